@@ -1,0 +1,38 @@
+# My Order Fellow — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+PORT ?= 5150
+export PORT
+
+.PHONY: run test test-pg check fmt admin bench build release
+
+## run: migrate the embedded SQLite database and start the server on $PORT (default 5150)
+run:
+	$(CARGO) run --release --bin order_fellow-cli -- db migrate
+	$(CARGO) run --release --bin order_fellow-cli -- start
+
+## test: the whole suite (unit, model and request tests) on SQLite
+test:
+	$(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+
+## test-pg: the same suite against PostgreSQL ($$PG_URL, default the local test database)
+test-pg:
+	DATABASE_URL=$${PG_URL:-postgres://postgres@127.0.0.1:5432/test} DB_MAX_CONNECTIONS=5 \
+		$(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+
+## check: formatting and lints, warnings are errors
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## admin: create or promote an admin: make admin EMAIL=a@b.c PASSWORD='10+ chars'
+admin:
+	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin EMAIL=you@example.com PASSWORD='at least 10 chars'"; exit 2; }
+	ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
+
+## bench: signed-order intake load test (placeholder until order intake lands)
+bench:
+	@echo "bench: the order intake benchmark arrives with the order webhook (issue 5)"

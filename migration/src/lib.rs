@@ -1,0 +1,31 @@
+#![allow(elided_lifetimes_in_paths)]
+#![allow(clippy::wildcard_imports)]
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_accounts;
+mod m20261123_000002_kyc_and_secrets;
+mod m20261123_000003_orders;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_accounts::Migration),
+            Box::new(m20261123_000002_kyc_and_secrets::Migration),
+            Box::new(m20261123_000003_orders::Migration),
+            // inject-above (do not remove this comment)
+        ]
+    }
+}
+
+/// Runs raw DDL that sea-query cannot express portably (partial unique indexes).
+/// Both SQLite and PostgreSQL accept the statements verbatim.
+pub(crate) async fn exec_all(m: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let conn = m.get_connection();
+    for sql in statements {
+        conn.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}

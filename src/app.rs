@@ -1,0 +1,100 @@
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use async_trait::async_trait;
+use axum::Router as AxumRouter;
+use loco_rs::{
+    app::{AppContext, Hooks, Initializer},
+    bgworker::Queue,
+    boot::{create_app, shutdown_signal, BootResult, ServeParams, StartMode},
+    config::Config,
+    controller::AppRoutes,
+    environment::Environment,
+    task::Tasks,
+    Result,
+};
+use migration::Migrator;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::{controllers, settings::AppSettings, tasks, workers};
+
+pub struct App;
+
+#[async_trait]
+impl Hooks for App {
+    fn app_name() -> &'static str {
+        env!("CARGO_CRATE_NAME")
+    }
+
+    fn app_version() -> String {
+        format!(
+            "{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("BUILD_SHA").unwrap_or("dev")
+        )
+    }
+
+    async fn boot(
+        mode: StartMode,
+        environment: &Environment,
+        config: Config,
+    ) -> Result<BootResult> {
+        create_app::<Self, Migrator>(mode, environment, config).await
+    }
+
+    /// Parses the settings once (and refuses unsafe production values).
+    async fn after_context(ctx: AppContext) -> Result<AppContext> {
+        let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
+        ctx.shared_store.insert(Arc::new(settings));
+        Ok(ctx)
+    }
+
+    async fn initializers(_ctx: &AppContext) -> Result<Vec<Box<dyn Initializer>>> {
+        Ok(vec![])
+    }
+
+    fn routes(_ctx: &AppContext) -> AppRoutes {
+        AppRoutes::with_default_routes().add_route(controllers::auth::routes())
+    }
+
+    /// JSON 404/405 for unknown routes, and every path answers with or without
+    /// its trailing slash (the path is normalised before routing, so a POST
+    /// body is never lost to a redirect).
+    async fn after_routes(router: AxumRouter, _ctx: &AppContext) -> Result<AxumRouter> {
+        let inner = router
+            .fallback(controllers::not_found)
+            .method_not_allowed_fallback(controllers::method_not_allowed);
+        Ok(AxumRouter::new()
+            .fallback_service(NormalizePathLayer::trim_trailing_slash().layer(inner)))
+    }
+
+    /// Serves HTTP and, beside it, the outbox delivery worker.
+    async fn serve(app: AxumRouter, ctx: &AppContext, params: &ServeParams) -> Result<()> {
+        workers::outbox::spawn(ctx.clone());
+        let listener =
+            tokio::net::TcpListener::bind(&format!("{}:{}", params.binding, params.port)).await?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        Ok(())
+    }
+
+    async fn connect_workers(_ctx: &AppContext, _queue: &Queue) -> Result<()> {
+        Ok(())
+    }
+
+    fn register_tasks(tasks: &mut Tasks) {
+        tasks.register(tasks::create_admin::CreateAdmin);
+    }
+
+    async fn truncate(_ctx: &AppContext) -> Result<()> {
+        Ok(())
+    }
+
+    async fn seed(_ctx: &AppContext, _base: &Path) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! `/api/v1/auth/*`: registration, e-mail verification, login, password reset.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use loco_rs::prelude::{get, post, AppContext, Routes};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, CurrentUser};
+use crate::{
+    domain::{email::Email, otp::OtpCode, password::Password, token},
+    errors::{ApiError, ApiResult, FieldCheck},
+    models::users::{self, Registration, INVALID_CODE},
+    settings::AppSettings,
+    views::{
+        auth::{LoginView, UserView},
+        MessageView,
+    },
+};
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    full_name: String,
+    company_name: String,
+}
+
+/// Trimmed, non-empty, at most `max` characters.
+fn bounded_text(raw: &str, max: usize) -> Result<String, crate::domain::DomainError> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Err(crate::domain::DomainError::new(
+            "This field may not be blank.",
+        ));
+    }
+    if v.chars().count() > max {
+        return Err(crate::domain::DomainError::new(format!(
+            "Ensure this field has no more than {max} characters."
+        )));
+    }
+    Ok(v.to_string())
+}
+
+impl TryFrom<RegisterBody> for Registration {
+    type Error = ApiError;
+
+    fn try_from(b: RegisterBody) -> Result<Self, ApiError> {
+        let mut check = FieldCheck::new();
+        let email = check.take("email", Email::parse(&b.email));
+        let password = check.take("password", Password::parse(&b.password));
+        let full_name = check.take("full_name", bounded_text(&b.full_name, 150));
+        let company_name = check.take("company_name", bounded_text(&b.company_name, 200));
+        check.finish()?;
+        match (email, password, full_name, company_name) {
+            (Some(email), Some(password), Some(full_name), Some(company_name)) => Ok(Self {
+                email,
+                password,
+                full_name,
+                company_name,
+            }),
+            _ => Err(ApiError::internal(
+                "field check passed with a missing value",
+            )),
+        }
+    }
+}
+
+const REGISTERED: MessageView = MessageView {
+    message: "Registration received. Check your e-mail for a 6-digit verification code.",
+};
+
+/// `POST /register/` → 201, identical whether or not the address had an account.
+async fn register(
+    State(ctx): State<AppContext>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult {
+    let reg = Registration::try_from(body)?;
+    users::Model::register(&ctx.db, &AppSettings::get(&ctx), reg).await?;
+    Ok((StatusCode::CREATED, Json(REGISTERED)).into_response())
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    email: String,
+    otp: String,
+}
+
+/// Parses an e-mail and a code; a malformed one is just an invalid code.
+fn email_and_code(email: &str, otp: &str) -> Result<(Email, OtpCode), ApiError> {
+    let invalid = |_| ApiError::BadRequest(INVALID_CODE.into());
+    Ok((
+        Email::parse(email).map_err(invalid)?,
+        OtpCode::parse(otp).map_err(invalid)?,
+    ))
+}
+
+/// `POST /verify-email/` → 200, or 400 for a wrong, expired, used or dead code.
+async fn verify_email(
+    State(ctx): State<AppContext>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> ApiResult {
+    let (email, code) = email_and_code(&body.email, &body.otp)?;
+    users::Model::verify_email(&ctx.db, &AppSettings::get(&ctx), &email, &code).await?;
+    Ok(Json(MessageView {
+        message: "Email verified",
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+/// `POST /resend-otp/` → 202 for any address.
+async fn resend_otp(State(ctx): State<AppContext>, ApiJson(body): ApiJson<EmailBody>) -> ApiResult {
+    if let Ok(email) = Email::parse(&body.email) {
+        users::Model::resend_verification(&ctx.db, &AppSettings::get(&ctx), &email).await?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageView {
+            message: "If the account exists and is not verified yet, a new code is on its way.",
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// `POST /login/` → 200 with a JWT; 401, 403 (unverified) or 429 (throttled).
+async fn login(State(ctx): State<AppContext>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult {
+    let app = AppSettings::get(&ctx);
+    let user = users::Model::login(&ctx.db, &app, &body.email, &body.password).await?;
+    let token = token::issue(
+        app.jwt_secret.expose(),
+        app.jwt_ttl_secs,
+        user.pid,
+        &user.role,
+        user.token_version,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(Json(LoginView {
+        token,
+        user: UserView::from(&user),
+    })
+    .into_response())
+}
+
+/// `GET /me/` → the account behind the token.
+async fn me(CurrentUser(user): CurrentUser) -> ApiResult {
+    Ok(Json(UserView::from(&user)).into_response())
+}
+
+/// `POST /forgot-password/` → 202 always.
+async fn forgot_password(
+    State(ctx): State<AppContext>,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> ApiResult {
+    if let Ok(email) = Email::parse(&body.email) {
+        users::Model::forgot_password(&ctx.db, &AppSettings::get(&ctx), &email).await?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageView {
+            message: "If the account exists, a password reset code is on its way.",
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    email: String,
+    otp: String,
+    new_password: String,
+}
+
+/// `POST /reset-password/` → 200; every earlier token stops working.
+async fn reset_password(
+    State(ctx): State<AppContext>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> ApiResult {
+    let password =
+        Password::parse(&body.new_password).map_err(|e| ApiError::field("new_password", e.0))?;
+    let (email, code) = email_and_code(&body.email, &body.otp)?;
+    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, &password)
+        .await?;
+    Ok(Json(MessageView {
+        message: "Password has been reset. Log in with your new password.",
+    })
+    .into_response())
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/auth")
+        .add("/register", post(register))
+        .add("/verify-email", post(verify_email))
+        .add("/resend-otp", post(resend_otp))
+        .add("/login", post(login))
+        .add("/me", get(me))
+        .add("/forgot-password", post(forgot_password))
+        .add("/reset-password", post(reset_password))
+}

@@ -1,0 +1,225 @@
+//! Request extractors whose every rejection is an [`ApiError`] (JSON body).
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Query, Request},
+    http::{header, request::Parts},
+};
+use loco_rs::app::AppContext;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::{
+    domain::token,
+    errors::{ApiError, FieldErrors},
+    models::users,
+    settings::AppSettings,
+};
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+///
+/// # Errors
+/// 413 when the body is larger than `limit`.
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+    }
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)
+}
+
+/// Parses JSON bytes into `T`, mapping every failure to a 400 that names the
+/// field: malformed JSON, a missing field, a wrong type.
+///
+/// # Errors
+/// 400 `Invalid JSON`, or 400 with `details`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::BadRequest("Request body must be a JSON object".into()),
+                Err(_) => ApiError::BadRequest("Invalid JSON".into()),
+            },
+        );
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
+    parsed.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if !inner.is_data() {
+            return ApiError::BadRequest("Invalid JSON".into());
+        }
+        let msg = inner.to_string();
+        let msg = msg
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut details = FieldErrors::new();
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            let key = if path == "." {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+            details.insert(key, vec!["This field is required.".into()]);
+        } else if path == "." {
+            return ApiError::BadRequest("Request body must be a JSON object".into());
+        } else {
+            details.insert(path, vec![msg]);
+        }
+        ApiError::Validation(details)
+    })
+}
+
+/// A JSON request body: requires `Content-Type: application/json`, bounded by
+/// `json_max_body_bytes`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppContext> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = AppSettings::get(ctx).settings.json_max_body_bytes;
+        let bytes = read_body(req, limit).await?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// Query-string parameters; a malformed one answers 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e| {
+                ApiError::BadRequest(format!("Invalid query parameters: {}", e.body_text()))
+            })
+    }
+}
+
+/// The account behind a valid `Authorization: Bearer <JWT>`.
+#[derive(Debug)]
+pub struct CurrentUser(pub users::Model);
+
+impl FromRequestParts<AppContext> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ApiError::Unauthorized(
+                "Authentication credentials were not provided or are invalid".into(),
+            )
+        };
+        let raw = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(unauthorized)?;
+        let app = AppSettings::get(ctx);
+        let claims =
+            token::verify(app.jwt_secret.expose(), raw.trim()).map_err(|_| unauthorized())?;
+        let user = users::Model::find_by_pid(&ctx.db, claims.sub)
+            .await?
+            .filter(|u| u.token_version == claims.ver && u.is_verified())
+            .ok_or_else(unauthorized)?;
+        Ok(Self(user))
+    }
+}
+
+/// A [`CurrentUser`] whose role is admin; a business token answers 403.
+#[derive(Debug)]
+pub struct AdminUser(pub users::Model);
+
+impl FromRequestParts<AppContext> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, ctx).await?;
+        if !user.is_admin() {
+            return Err(ApiError::Forbidden {
+                error: "Admin access required".into(),
+                message: None,
+            });
+        }
+        Ok(Self(user))
+    }
+}
+
+/// Parses a public id from the path; anything that is not a UUID is simply not found.
+///
+/// # Errors
+/// 404 when `raw` is not a UUID.
+pub fn parse_pid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        n: u32,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert!(
+            matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest(m)) if m == "Invalid JSON")
+        );
+        let Err(ApiError::Validation(d)) = parse_json::<Body>(br#"{"n": 1}"#) else {
+            panic!()
+        };
+        assert!(d.contains_key("email"));
+        let Err(ApiError::Validation(d)) = parse_json::<Body>(br#"{"email": "a", "n": "x"}"#)
+        else {
+            panic!()
+        };
+        assert!(d.contains_key("n"));
+        assert!(matches!(
+            parse_json::<Body>(b"[1]"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,228 @@
+//! The one error type of the HTTP surface and its single mapping to responses.
+//! Every error body is JSON: `{"error": "<sentence>"}`, plus `details` for
+//! field validation. Internal causes are logged, never shown.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use loco_rs::model::ModelError;
+use sea_orm::{DbErr, SqlErr};
+use serde_json::{json, Map, Value};
+
+use crate::domain::DomainError;
+
+/// Field name -> messages, as returned in `details`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Invalid request data")]
+    Validation(FieldErrors),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{error}")]
+    Forbidden {
+        error: String,
+        message: Option<String>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{error}")]
+    Conflict {
+        error: String,
+        current_status: Option<String>,
+    },
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with one field's message in `details`.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut details = FieldErrors::new();
+        details.insert(field.to_string(), vec![message.into()]);
+        Self::Validation(details)
+    }
+
+    pub fn not_found() -> Self {
+        Self::NotFound("Not found".into())
+    }
+
+    pub fn conflict(error: impl Into<String>, current_status: Option<String>) -> Self {
+        Self::Conflict {
+            error: error.into(),
+            current_status,
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = Map::new();
+        body.insert("error".into(), Value::String(self.to_string()));
+        match &self {
+            Self::Validation(details) => {
+                body.insert("details".into(), json!(details));
+            }
+            Self::Forbidden {
+                message: Some(m), ..
+            } => {
+                body.insert("message".into(), Value::String(m.clone()));
+            }
+            Self::Conflict {
+                current_status: Some(s),
+                ..
+            } => {
+                body.insert("current_status".into(), Value::String(s.clone()));
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error.cause = %cause, "internal error");
+            }
+            _ => {}
+        }
+        let mut res = (status, Json(Value::Object(body))).into_response();
+        if let Self::RateLimited { retry_after, .. } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        if matches!(err, DbErr::RecordNotFound(_)) {
+            return Self::not_found();
+        }
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return Self::conflict("Resource already exists", None);
+        }
+        Self::internal(err)
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(err: ModelError) -> Self {
+        match err {
+            ModelError::EntityNotFound => Self::not_found(),
+            ModelError::EntityAlreadyExists => Self::conflict("Resource already exists", None),
+            ModelError::DbErr(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<loco_rs::Error> for ApiError {
+    fn from(err: loco_rs::Error) -> Self {
+        match err {
+            loco_rs::Error::Model(e) => e.into(),
+            loco_rs::Error::DB(e) => e.into(),
+            loco_rs::Error::NotFound => Self::not_found(),
+            loco_rs::Error::Unauthorized(_) => Self::Unauthorized("Unauthorized".into()),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        Self::BadRequest(err.0)
+    }
+}
+
+/// Collects field errors while parsing a request, then fails once with all of them.
+#[derive(Default)]
+pub struct FieldCheck(FieldErrors);
+
+impl FieldCheck {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the parsed value, or records the message under `field`.
+    pub fn take<T>(&mut self, field: &str, parsed: Result<T, DomainError>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.0);
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// # Errors
+    /// A 400 with every recorded message, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let res = ApiError::internal("password=hunter2").into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, r#"{"error":"Internal server error"}"#);
+    }
+
+    #[tokio::test]
+    async fn rate_limited_sets_retry_after() {
+        let res = ApiError::RateLimited {
+            message: "Too many requests".into(),
+            retry_after: 3,
+        }
+        .into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "3");
+    }
+}

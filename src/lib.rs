@@ -1,0 +1,10 @@
+pub mod app;
+pub mod controllers;
+pub mod domain;
+pub mod errors;
+pub mod mailers;
+pub mod models;
+pub mod settings;
+pub mod tasks;
+pub mod views;
+pub mod workers;

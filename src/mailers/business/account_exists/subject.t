@@ -1,0 +1,1 @@
+Someone tried to register with your e-mail

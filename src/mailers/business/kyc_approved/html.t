@@ -1,0 +1,1 @@
+<p>Hello {{ name }},</p><p>Good news: the KYC review of <strong>{{ business_name }}</strong> is approved. Your webhook secret is ready: fetch it from <code>GET /api/v1/webhook/secret/</code> and start sending orders.</p>

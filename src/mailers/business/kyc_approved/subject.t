@@ -1,0 +1,1 @@
+Your KYC verification is approved

@@ -1,0 +1,1 @@
+<p>Hello {{ name }},</p><p>The KYC review of <strong>{{ business_name }}</strong> was not approved.</p><p>Reason: {{ reason }}</p><p>{% if resubmit_allowed %}You may correct your details and submit again.{% else %}Please contact support.{% endif %}</p>

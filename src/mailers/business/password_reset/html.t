@@ -1,0 +1,1 @@
+<p>Hello {{ name }},</p><p>Your password reset code is <strong>{{ code }}</strong>. It expires in {{ minutes }} minutes.</p><p>If you did not ask to reset your password, you can ignore this e-mail.</p>

@@ -1,0 +1,1 @@
+Your My Order Fellow password reset code

@@ -1,0 +1,1 @@
+<p>Hello {{ customer_name }},</p><p>Thank you for your order with {{ company_name }}.</p><ul><li>Order: {{ order_id }}</li><li>Items: {{ item_summary }}</li><li>Delivery address: {{ address }}</li><li>Status: {{ status }}</li></ul><p>We will e-mail you each time its status changes.</p>

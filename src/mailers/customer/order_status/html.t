@@ -1,0 +1,1 @@
+<p>Hello {{ customer_name }},</p><p>Your order {{ order_id }} from {{ company_name }} is now: <strong>{{ status_label }}</strong>.</p>{% if note %}<p>Note: {{ note }}</p>{% endif %}<p>Items: {{ item_summary }}</p>

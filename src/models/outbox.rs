@@ -1,0 +1,245 @@
+//! The transactional outbox: an e-mail is a row written in the same
+//! transaction as the change that causes it; `workers::outbox` delivers it.
+
+use std::sync::OnceLock;
+
+use chrono::Duration;
+use sea_orm::{
+    entity::prelude::*,
+    sea_query::OnConflict,
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ConnectionTrait, QueryOrder, QuerySelect,
+};
+use tokio::sync::Notify;
+
+pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
+use crate::{
+    domain::{crypto::SecretsKey, now},
+    mailers::Mail,
+};
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
+/// A message to queue. `locals` may hold secrets (an OTP): it is stored
+/// encrypted and blanked once delivered.
+#[derive(Clone)]
+pub struct NewMail {
+    pub mail: Mail,
+    pub to: String,
+    pub locals: serde_json::Value,
+    /// When set, a second message with the same key is never queued.
+    pub dedupe_key: Option<String>,
+}
+
+impl std::fmt::Debug for NewMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMail")
+            .field("mail", &self.mail)
+            .field("dedupe_key", &self.dedupe_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewMail {
+    #[must_use]
+    pub fn new(mail: Mail, to: impl Into<String>, locals: serde_json::Value) -> Self {
+        Self {
+            mail,
+            to: to.into(),
+            locals,
+            dedupe_key: None,
+        }
+    }
+
+    #[must_use]
+    pub fn dedupe(mut self, key: impl Into<String>) -> Self {
+        self.dedupe_key = Some(key.into());
+        self
+    }
+
+    /// The row to insert (also used for batched inserts).
+    #[must_use]
+    pub fn into_active_model(self, key: &SecretsKey) -> ActiveModel {
+        let t = now();
+        ActiveModel {
+            template: Set(self.mail.name().to_string()),
+            recipient: Set(self.to),
+            payload: Set(key.encrypt(self.locals.to_string().as_bytes())),
+            status: Set(PENDING.to_string()),
+            attempts: Set(0),
+            next_attempt_at: Set(t),
+            locked_until: Set(None),
+            last_error: Set(None),
+            sent_at: Set(None),
+            dedupe_key: Set(self.dedupe_key),
+            created_at: Set(t),
+            updated_at: Set(t),
+            ..Default::default()
+        }
+    }
+}
+
+/// Queues `mail` on `db` (pass the open transaction). Call [`wake`] after commit.
+///
+/// # Errors
+/// On database failure.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    key: &SecretsKey,
+    mail: NewMail,
+) -> Result<(), DbErr> {
+    Entity::insert(mail.into_active_model(key))
+        .on_conflict(
+            OnConflict::column(Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn notifier() -> &'static Notify {
+    static N: OnceLock<Notify> = OnceLock::new();
+    N.get_or_init(Notify::new)
+}
+
+/// Tells the delivery worker that new mail is waiting.
+pub fn wake() {
+    notifier().notify_one();
+}
+
+/// Waits until [`wake`] is called or `timeout` passes.
+pub async fn wait(timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, notifier().notified()).await;
+}
+
+/// Ids of messages due for delivery and not leased by another worker.
+///
+/// # Errors
+/// On database failure.
+pub async fn due_ids<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<i64>, DbErr> {
+    let t = now();
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::NextAttemptAt.lte(t))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::LockedUntil.is_null())
+                .add(Column::LockedUntil.lt(t)),
+        )
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Leases message `id` for `lease`; `None` when another worker holds it.
+///
+/// # Errors
+/// On database failure.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    lease: Duration,
+) -> Result<Option<Model>, DbErr> {
+    let t = now();
+    let res = Entity::update_many()
+        .col_expr(Column::LockedUntil, Expr::value(t + lease))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(PENDING))
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::LockedUntil.is_null())
+                .add(Column::LockedUntil.lt(t)),
+        )
+        .exec(db)
+        .await?;
+    if res.rows_affected == 1 {
+        Entity::find_by_id(id).one(db).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// Marks a message delivered and blanks its payload.
+///
+/// # Errors
+/// On database failure.
+pub async fn mark_sent<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), DbErr> {
+    let t = now();
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(SENT))
+        .col_expr(Column::SentAt, Expr::value(t))
+        .col_expr(Column::Payload, Expr::value(""))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTimeWithTimeZone>::None),
+        )
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(t))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried at `retry_at`, or given up (`failed`)
+/// once `max_attempts` is reached. `error` must hold no secret.
+///
+/// # Errors
+/// On database failure.
+pub async fn mark_failed<C: ConnectionTrait>(
+    db: &C,
+    msg: &Model,
+    error: &str,
+    retry_at: DateTimeWithTimeZone,
+    max_attempts: i32,
+) -> Result<bool, DbErr> {
+    let attempts = msg.attempts + 1;
+    let gave_up = attempts >= max_attempts;
+    Entity::update_many()
+        .col_expr(Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            Column::Status,
+            Expr::value(if gave_up { FAILED } else { PENDING }),
+        )
+        .col_expr(
+            Column::LastError,
+            Expr::value(error.chars().take(500).collect::<String>()),
+        )
+        .col_expr(Column::NextAttemptAt, Expr::value(retry_at))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTimeWithTimeZone>::None),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now()))
+        .filter(Column::Id.eq(msg.id))
+        .exec(db)
+        .await?;
+    Ok(gave_up)
+}
+
+/// Messages waiting and messages given up on (for `/metrics`).
+///
+/// # Errors
+/// On database failure.
+pub async fn counts<C: ConnectionTrait>(db: &C) -> Result<(u64, u64), DbErr> {
+    let pending = Entity::find()
+        .filter(Column::Status.eq(PENDING))
+        .count(db)
+        .await?;
+    let failed = Entity::find()
+        .filter(Column::Status.eq(FAILED))
+        .count(db)
+        .await?;
+    Ok((pending, failed))
+}

@@ -1,0 +1,400 @@
+//! Business accounts and admins: registration with an e-mailed OTP, login with
+//! per-account throttling, password reset that revokes older tokens.
+
+use chrono::Duration;
+use sea_orm::{
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ConnectionTrait, TransactionTrait,
+};
+use serde_json::json;
+
+pub use super::_entities::users::{self, ActiveModel, Column, Entity, Model};
+use super::{
+    otp::{self, Check, Purpose},
+    outbox::{self, NewMail},
+};
+use crate::{
+    domain::{email::Email, now, otp::OtpCode, password, password::Password},
+    errors::{ApiError, ApiResult},
+    mailers::Mail,
+    settings::AppSettings,
+};
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub const ROLE_BUSINESS: &str = "business";
+pub const ROLE_ADMIN: &str = "admin";
+
+pub const INVALID_CODE: &str = "Invalid or expired code";
+pub const TOO_MANY_ATTEMPTS: &str =
+    "Too many wrong attempts: this code is no longer valid. Request a new code.";
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+
+/// A registration, already parsed.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub password: Password,
+    pub full_name: String,
+    pub company_name: String,
+}
+
+impl Model {
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.role == ROLE_ADMIN
+    }
+
+    #[must_use]
+    pub const fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+
+    /// # Errors
+    /// On database failure.
+    pub async fn find_by_email<C: ConnectionTrait>(
+        db: &C,
+        email: &Email,
+    ) -> Result<Option<Self>, DbErr> {
+        Entity::find()
+            .filter(Column::Email.eq(email.as_str()))
+            .one(db)
+            .await
+    }
+
+    /// # Errors
+    /// On database failure.
+    pub async fn find_by_pid<C: ConnectionTrait>(db: &C, pid: Uuid) -> Result<Option<Self>, DbErr> {
+        Entity::find().filter(Column::Pid.eq(pid)).one(db).await
+    }
+
+    /// Registers a business and mails it a verification code. An address that
+    /// already has an account gets a notice instead, and the caller cannot
+    /// tell the difference.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn register(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        reg: Registration,
+    ) -> ApiResult<()> {
+        let txn = db.begin().await?;
+        if let Some(existing) = Self::find_by_email(&txn, &reg.email).await? {
+            queue_account_exists(&txn, app, &existing).await?;
+        } else {
+            let t = now();
+            let inserted = ActiveModel {
+                pid: Set(Uuid::new_v4()),
+                email: Set(reg.email.as_str().to_string()),
+                password: Set(reg.password.hash()),
+                full_name: Set(reg.full_name),
+                company_name: Set(reg.company_name),
+                role: Set(ROLE_BUSINESS.to_string()),
+                token_version: Set(0),
+                failed_logins: Set(0),
+                created_at: Set(t),
+                updated_at: Set(t),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await;
+            match inserted {
+                Ok(user) => send_code(&txn, app, &user, Purpose::VerifyEmail, false).await?,
+                // A concurrent registration of the same address won the race.
+                Err(e) if is_unique_violation(&e) => {
+                    txn.rollback().await?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        txn.commit().await?;
+        outbox::wake();
+        Ok(())
+    }
+
+    /// Marks the address verified when `code` is right.
+    ///
+    /// # Errors
+    /// 400 with the invalid-code or too-many-attempts text.
+    pub async fn verify_email(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        email: &Email,
+        code: &OtpCode,
+    ) -> ApiResult<()> {
+        let user = Self::find_by_email(db, email)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
+        check_code(db, app, &user, Purpose::VerifyEmail, code).await?;
+        let mut am: ActiveModel = user.into();
+        am.email_verified_at = Set(Some(now()));
+        am.updated_at = Set(now());
+        am.update(db).await?;
+        Ok(())
+    }
+
+    /// Mails a new verification code to an unverified account, at most once per
+    /// resend interval. Silent in every other case.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn resend_verification(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        email: &Email,
+    ) -> ApiResult<()> {
+        if let Some(user) = Self::find_by_email(db, email).await? {
+            if !user.is_verified() {
+                let txn = db.begin().await?;
+                send_code(&txn, app, &user, Purpose::VerifyEmail, true).await?;
+                txn.commit().await?;
+                outbox::wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks credentials. Unknown e-mail and wrong password answer alike (and
+    /// cost the same argon2 verification); after `login_max_failures` failures
+    /// in `login_window_secs` the account answers 429 until the window passes.
+    ///
+    /// # Errors
+    /// 401 bad credentials, 403 unverified e-mail, 429 throttled.
+    pub async fn login(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        email: &str,
+        candidate: &str,
+    ) -> ApiResult<Self> {
+        let user = match Email::parse(email) {
+            Ok(email) => Self::find_by_email(db, &email).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            let _ = password::verify(candidate, password::dummy_hash());
+            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
+        };
+        let s = &app.settings;
+        let t = now();
+        if let Some(start) = user.failed_login_window_start {
+            let window_end = start + Duration::seconds(s.login_window_secs as i64);
+            if user.failed_logins >= s.login_max_failures && window_end > t {
+                return Err(ApiError::RateLimited {
+                    message: "Too many failed login attempts. Try again later.".into(),
+                    retry_after: u64::try_from((window_end - t).num_seconds()).unwrap_or(1),
+                });
+            }
+        }
+        if !password::verify(candidate, &user.password) {
+            record_failed_login(db, app, user.id).await?;
+            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
+        }
+        if !user.is_verified() {
+            return Err(ApiError::Forbidden {
+                error: "Email not verified".into(),
+                message: Some(
+                    "Verify your e-mail with the code we sent, or request a new one.".into(),
+                ),
+            });
+        }
+        if user.failed_logins != 0 {
+            Entity::update_many()
+                .col_expr(Column::FailedLogins, Expr::value(0))
+                .col_expr(
+                    Column::FailedLoginWindowStart,
+                    Expr::value(Option::<DateTimeWithTimeZone>::None),
+                )
+                .filter(Column::Id.eq(user.id))
+                .exec(db)
+                .await?;
+        }
+        Ok(user)
+    }
+
+    /// Mails a password-reset code when the account exists (throttled like resend).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn forgot_password(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        email: &Email,
+    ) -> ApiResult<()> {
+        if let Some(user) = Self::find_by_email(db, email).await? {
+            let txn = db.begin().await?;
+            send_code(&txn, app, &user, Purpose::ResetPassword, true).await?;
+            txn.commit().await?;
+            outbox::wake();
+        }
+        Ok(())
+    }
+
+    /// Sets a new password when `code` is right, and revokes every token issued
+    /// before (token version bump). The e-mail counts as verified: the code
+    /// proved control of it.
+    ///
+    /// # Errors
+    /// 400 with the invalid-code or too-many-attempts text.
+    pub async fn reset_password(
+        db: &DatabaseConnection,
+        app: &AppSettings,
+        email: &Email,
+        code: &OtpCode,
+        new_password: &Password,
+    ) -> ApiResult<()> {
+        let user = Self::find_by_email(db, email)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
+        check_code(db, app, &user, Purpose::ResetPassword, code).await?;
+        let t = now();
+        Entity::update_many()
+            .col_expr(Column::Password, Expr::value(new_password.hash()))
+            .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
+            .col_expr(Column::FailedLogins, Expr::value(0))
+            .col_expr(
+                Column::FailedLoginWindowStart,
+                Expr::value(Option::<DateTimeWithTimeZone>::None),
+            )
+            .col_expr(
+                Column::EmailVerifiedAt,
+                Expr::value(user.email_verified_at.unwrap_or(t)),
+            )
+            .col_expr(Column::UpdatedAt, Expr::value(t))
+            .filter(Column::Id.eq(user.id))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a verified admin, or promotes (and re-passwords) an existing account.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn create_or_promote_admin(
+        db: &DatabaseConnection,
+        email: &Email,
+        password: &Password,
+    ) -> ApiResult<Self> {
+        let t = now();
+        if let Some(user) = Self::find_by_email(db, email).await? {
+            let mut am: ActiveModel = user.into();
+            am.role = Set(ROLE_ADMIN.to_string());
+            am.password = Set(password.hash());
+            am.email_verified_at = Set(Some(t));
+            am.updated_at = Set(t);
+            return Ok(am.update(db).await?);
+        }
+        Ok(ActiveModel {
+            pid: Set(Uuid::new_v4()),
+            email: Set(email.as_str().to_string()),
+            password: Set(password.hash()),
+            full_name: Set("Administrator".into()),
+            company_name: Set("My Order Fellow".into()),
+            role: Set(ROLE_ADMIN.to_string()),
+            email_verified_at: Set(Some(t)),
+            token_version: Set(0),
+            failed_logins: Set(0),
+            created_at: Set(t),
+            updated_at: Set(t),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?)
+    }
+}
+
+fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+async fn check_code(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    user: &Model,
+    purpose: Purpose,
+    code: &OtpCode,
+) -> ApiResult<()> {
+    match otp::consume(db, app, user.id, purpose, code).await? {
+        Check::Accepted => Ok(()),
+        Check::Invalid => Err(ApiError::BadRequest(INVALID_CODE.into())),
+        Check::TooManyAttempts => Err(ApiError::BadRequest(TOO_MANY_ATTEMPTS.into())),
+    }
+}
+
+/// Issues a code and queues its e-mail in the same transaction.
+async fn send_code<C: ConnectionTrait>(
+    txn: &C,
+    app: &AppSettings,
+    user: &Model,
+    purpose: Purpose,
+    throttle: bool,
+) -> Result<(), DbErr> {
+    let Some(code) = otp::issue(txn, app, user.id, purpose, throttle).await? else {
+        return Ok(());
+    };
+    let mail = match purpose {
+        Purpose::VerifyEmail => Mail::VerifyEmail,
+        Purpose::ResetPassword => Mail::PasswordReset,
+    };
+    let locals = json!({
+        "name": user.full_name,
+        "code": code.expose(),
+        "minutes": app.settings.otp_ttl_secs / 60,
+    });
+    outbox::enqueue(txn, &app.key, NewMail::new(mail, &user.email, locals)).await
+}
+
+/// At most one "you already have an account" notice per resend interval.
+async fn queue_account_exists<C: ConnectionTrait>(
+    txn: &C,
+    app: &AppSettings,
+    user: &Model,
+) -> Result<(), DbErr> {
+    let slot = now().timestamp()
+        / i64::try_from(std::cmp::max(app.settings.otp_resend_interval_secs, 1)).unwrap_or(60);
+    let mail = NewMail::new(
+        Mail::AccountExists,
+        &user.email,
+        json!({ "name": user.full_name }),
+    )
+    .dedupe(format!("account-exists:{}:{slot}", user.id));
+    outbox::enqueue(txn, &app.key, mail).await
+}
+
+/// Counts a failed login in one statement: a new window starts when the last
+/// one is over.
+async fn record_failed_login(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    user_id: i64,
+) -> Result<(), DbErr> {
+    let t = now();
+    let window_open_since = t - Duration::seconds(app.settings.login_window_secs as i64);
+    let fresh = Expr::col(Column::FailedLoginWindowStart)
+        .is_null()
+        .or(Expr::col(Column::FailedLoginWindowStart).lt(window_open_since));
+    Entity::update_many()
+        .col_expr(
+            Column::FailedLogins,
+            Expr::case(fresh.clone(), 1)
+                .finally(Expr::col(Column::FailedLogins).add(1))
+                .into(),
+        )
+        .col_expr(
+            Column::FailedLoginWindowStart,
+            Expr::case(fresh, t)
+                .finally(Expr::col(Column::FailedLoginWindowStart))
+                .into(),
+        )
+        .filter(Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! Operator commands: `cargo loco task <name> key:value ...`.
+pub mod create_admin;

@@ -1,0 +1,2 @@
+//! Background work that runs beside the server.
+pub mod outbox;

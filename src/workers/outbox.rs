@@ -1,0 +1,211 @@
+//! Delivers queued e-mail: leases due rows, renders, sends, marks them sent, or
+//! retries with exponential backoff and jitter until `outbox_max_attempts`.
+//!
+//! Transport: SMTP when `SMTP_HOST` is set; otherwise loco's mailer stub when
+//! the environment configures one (tests); otherwise `.eml` files in
+//! `OUTBOX_DIR`, so development needs no mail server.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+use lettre::{
+    message::{Mailbox, MultiPart},
+    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
+};
+use loco_rs::{
+    app::AppContext,
+    config::{MailerAuth, MailerTls, SmtpMailer},
+    mailer::{Email, EmailSender},
+};
+
+use crate::{
+    domain::{crypto::random_below, now},
+    mailers::Mail,
+    models::outbox::{self, Model},
+    settings::AppSettings,
+};
+
+/// Where mail goes.
+pub enum Transport {
+    /// Real SMTP, or loco's in-memory stub.
+    Sender(EmailSender),
+    /// `.eml` files in a folder.
+    Files(PathBuf),
+}
+
+impl Transport {
+    /// Picks the transport from the settings and the app context (see module docs).
+    ///
+    /// # Errors
+    /// When the SMTP settings cannot build a transport.
+    pub fn from_context(ctx: &AppContext, app: &AppSettings) -> loco_rs::Result<Self> {
+        let smtp = &app.settings.smtp;
+        if !smtp.host.is_empty() {
+            let tls = match smtp.tls.to_ascii_lowercase().as_str() {
+                "tls" | "implicit" | "ssl" => MailerTls::Implicit,
+                "none" | "false" | "off" => MailerTls::None,
+                _ => MailerTls::Starttls,
+            };
+            let auth = (!smtp.user.is_empty()).then(|| MailerAuth {
+                user: smtp.user.clone(),
+                password: smtp.password.expose().clone(),
+            });
+            let config = SmtpMailer {
+                enable: true,
+                host: smtp.host.clone(),
+                port: smtp.port,
+                secure: tls != MailerTls::None,
+                tls: Some(tls),
+                auth,
+                hello_name: None,
+            };
+            return Ok(Self::Sender(EmailSender::smtp(&config)?));
+        }
+        if let Some(sender) = &ctx.mailer {
+            return Ok(Self::Sender(sender.clone()));
+        }
+        Ok(Self::Files(PathBuf::from(&app.settings.outbox_dir)))
+    }
+
+    async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        content: crate::mailers::Content,
+    ) -> Result<String, String> {
+        match self {
+            Self::Sender(sender) => {
+                let email = Email {
+                    from: Some(from.to_string()),
+                    to: to.to_string(),
+                    subject: content.subject,
+                    text: content.text,
+                    html: content.html,
+                    ..Default::default()
+                };
+                sender.mail(&email).await.map_err(|e| e.to_string())?;
+                Ok("sent".into())
+            }
+            Self::Files(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let from: Mailbox = from
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| e.to_string())?;
+                let to: Mailbox = to
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| e.to_string())?;
+                let msg = Message::builder()
+                    .from(from)
+                    .to(to)
+                    .subject(content.subject)
+                    .multipart(MultiPart::alternative_plain_html(
+                        content.text,
+                        content.html,
+                    ))
+                    .map_err(|e| e.to_string())?;
+                let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
+                    .send(msg)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                ))
+            }
+        }
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): 2^attempt seconds, capped at
+/// one hour, plus up to 25% random jitter.
+#[must_use]
+pub fn backoff(attempt: i32) -> Duration {
+    let base = 2i64.pow(attempt.clamp(1, 12) as u32).min(3600);
+    let jitter = i64::from(random_below(u32::try_from(base / 4 + 1).unwrap_or(1)));
+    Duration::seconds(base + jitter)
+}
+
+/// Delivers every message due now; returns how many were sent.
+///
+/// # Errors
+/// On database failure (a failed send is recorded, not returned).
+pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
+    let app = AppSettings::get(ctx);
+    let transport = Transport::from_context(ctx, &app)?;
+    let mut sent = 0;
+    loop {
+        let ids = outbox::due_ids(&ctx.db, 32).await?;
+        if ids.is_empty() {
+            return Ok(sent);
+        }
+        for id in ids {
+            let Some(msg) = outbox::claim(&ctx.db, id, Duration::seconds(120)).await? else {
+                continue;
+            };
+            match deliver_one(&app, &transport, &msg).await {
+                Ok(outcome) => {
+                    outbox::mark_sent(&ctx.db, msg.id).await?;
+                    sent += 1;
+                    tracing::info!(mail.id = msg.id, mail.template = %msg.template, "mail {outcome}");
+                }
+                Err(error) => {
+                    let retry_at = now() + backoff(msg.attempts + 1);
+                    let gave_up = outbox::mark_failed(
+                        &ctx.db,
+                        &msg,
+                        &error,
+                        retry_at,
+                        app.settings.outbox_max_attempts,
+                    )
+                    .await?;
+                    tracing::warn!(mail.id = msg.id, mail.template = %msg.template, gave_up, error = %error, "mail delivery failed");
+                }
+            }
+        }
+    }
+}
+
+async fn deliver_one(
+    app: &AppSettings,
+    transport: &Transport,
+    msg: &Model,
+) -> Result<String, String> {
+    let mail = Mail::from_name(&msg.template).ok_or("unknown template")?;
+    let plain = app.key.decrypt(&msg.payload).map_err(|e| e.to_string())?;
+    let locals: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+    // Render errors can name a missing local but never print its value.
+    let content = mail
+        .render(&locals)
+        .map_err(|e| format!("render failed: {e}"))?;
+    transport
+        .send(&app.settings.mail_from, &msg.recipient, content)
+        .await
+}
+
+/// Runs delivery until the process ends: on every wake-up and at least every
+/// `outbox_poll_ms`, so rows left by a crash or a CLI task are picked up too.
+pub fn spawn(ctx: AppContext) {
+    tokio::spawn(async move {
+        let poll = std::time::Duration::from_millis(AppSettings::get(&ctx).settings.outbox_poll_ms);
+        loop {
+            if let Err(e) = deliver_due(&ctx).await {
+                tracing::error!(error = %e, "outbox delivery loop");
+            }
+            outbox::wait(poll).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) >= Duration::seconds(2));
+        assert!(backoff(3) >= Duration::seconds(8));
+        assert!(backoff(30) <= Duration::seconds(3600 + 901));
+    }
+}

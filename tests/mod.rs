@@ -1,0 +1,2 @@
+mod requests;
+mod support;

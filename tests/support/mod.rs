@@ -1,0 +1,102 @@
+//! Helpers that build state through the public API, as a user would.
+#![allow(dead_code)]
+
+pub mod app;
+pub use app::with_app;
+
+use axum::http::{HeaderName, HeaderValue};
+use loco_rs::{app::AppContext, TestServer};
+use order_fellow::workers::outbox::deliver_due;
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn bearer(token: &str) -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static("authorization"),
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    )
+}
+
+/// Delivers queued mail through the stub, then returns every message sent to
+/// `to` so far (raw MIME).
+pub async fn mails_to(ctx: &AppContext, to: &str) -> Vec<String> {
+    deliver_due(ctx).await.unwrap();
+    let needle = format!("To: {to}");
+    ctx.mailer
+        .as_ref()
+        .unwrap()
+        .deliveries()
+        .messages
+        .into_iter()
+        .filter(|m| m.lines().any(|l| l.trim() == needle))
+        .collect()
+}
+
+/// The six-digit code of the newest mail to `to`, read as a user would.
+pub async fn latest_code(ctx: &AppContext, to: &str) -> String {
+    let mails = mails_to(ctx, to).await;
+    let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
+    code_in(last).unwrap_or_else(|| panic!("no code in mail to {to}"))
+}
+
+pub fn code_in(mail: &str) -> Option<String> {
+    let marker = "code is ";
+    let at = mail.find(marker)? + marker.len();
+    let code: String = mail[at..].chars().take(6).collect();
+    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
+}
+
+pub async fn register(server: &TestServer, email: &str) -> axum_test::TestResponse {
+    server
+        .post("/api/v1/auth/register/")
+        .json(&json!({
+            "email": email,
+            "password": PASSWORD,
+            "full_name": "Ada Lovelace",
+            "company_name": "Analytical Engines Ltd",
+        }))
+        .await
+}
+
+pub async fn login(server: &TestServer, email: &str, password: &str) -> axum_test::TestResponse {
+    server
+        .post("/api/v1/auth/login/")
+        .json(&json!({"email": email, "password": password}))
+        .await
+}
+
+/// Registers, verifies with the mailed code and logs in; returns the JWT.
+pub async fn given_a_verified_business(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> String {
+    register(server, email)
+        .await
+        .assert_status(axum::http::StatusCode::CREATED);
+    let code = latest_code(ctx, email).await;
+    server
+        .post("/api/v1/auth/verify-email/")
+        .json(&json!({"email": email, "otp": code}))
+        .await
+        .assert_status_ok();
+    let res = login(server, email, PASSWORD).await;
+    res.assert_status_ok();
+    res.json::<Value>()["token"].as_str().unwrap().to_string()
+}
+
+/// Creates an admin through the operator task's model call and logs it in.
+pub async fn given_an_admin(server: &TestServer, ctx: &AppContext) -> String {
+    use order_fellow::{
+        domain::{email::Email, password::Password},
+        models::users,
+    };
+    let email = Email::parse("admin@myorderfellow.test").unwrap();
+    users::Model::create_or_promote_admin(&ctx.db, &email, &Password::parse(PASSWORD).unwrap())
+        .await
+        .unwrap();
+    let res = login(server, email.as_str(), PASSWORD).await;
+    res.assert_status_ok();
+    res.json::<Value>()["token"].as_str().unwrap().to_string()
+}
