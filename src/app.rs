@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, path::Path, sync::Arc};
+use std::{net::SocketAddr, path::Path};
 
 use async_trait::async_trait;
 use axum::Router as AxumRouter;
@@ -44,8 +44,7 @@ impl Hooks for App {
 
     /// Parses the settings once (and refuses unsafe production values).
     async fn after_context(ctx: AppContext) -> Result<AppContext> {
-        let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
-        ctx.shared_store.insert(Arc::new(settings));
+        AppSettings::install(&ctx, AppSettings::load(&ctx.environment, &ctx.config)?);
         Ok(ctx)
     }
 
@@ -54,7 +53,11 @@ impl Hooks for App {
     }
 
     fn routes(_ctx: &AppContext) -> AppRoutes {
-        AppRoutes::with_default_routes().add_route(controllers::auth::routes())
+        AppRoutes::with_default_routes()
+            .add_route(controllers::auth::routes())
+            .add_route(controllers::kyc::routes())
+            .add_route(controllers::admin_kyc::routes())
+            .add_route(controllers::webhook_secret::routes())
     }
 
     /// JSON 404/405 for unknown routes, and every path answers with or without
@@ -88,6 +91,7 @@ impl Hooks for App {
 
     fn register_tasks(tasks: &mut Tasks) {
         tasks.register(tasks::create_admin::CreateAdmin);
+        tasks.register(tasks::kyc_approve::KycApprove);
     }
 
     async fn truncate(_ctx: &AppContext) -> Result<()> {

@@ -101,6 +101,8 @@ impl Default for Settings {
     }
 }
 
+static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new();
+
 /// Settings plus what is derived from them once (the parsed encryption key).
 #[derive(Debug)]
 pub struct AppSettings {
@@ -153,6 +155,24 @@ impl AppSettings {
             jwt_secret: Secret::new(jwt_secret),
             jwt_ttl_secs,
         })
+    }
+
+    /// The settings of the first app booted in this process, for code that has
+    /// no context at hand (sea-orm model hooks). Tests boot several apps from
+    /// the same configuration, so "first" is well defined.
+    ///
+    /// # Panics
+    /// When called before any app has booted.
+    #[must_use]
+    pub fn global() -> Arc<Self> {
+        GLOBAL.get().cloned().expect("an app has booted")
+    }
+
+    /// Stores `settings` in the context and, the first time, process-wide.
+    pub fn install(ctx: &AppContext, settings: Self) {
+        let settings = Arc::new(settings);
+        let _ = GLOBAL.set(settings.clone());
+        ctx.shared_store.insert(settings);
     }
 
     /// The settings stored in the context at boot.

@@ -1,2 +1,4 @@
 mod auth;
+mod kyc;
+mod webhook_secret;
 mod errors;
