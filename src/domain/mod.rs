@@ -1,6 +1,7 @@
 //! Value types that cannot hold bad data. Each is parsed once, at the edge.
 pub mod crypto;
 pub mod email;
+pub mod kyc_provider;
 pub mod otp;
 pub mod password;
 pub mod secret;
