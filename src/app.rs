@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use axum::Router as AxumRouter;
@@ -16,7 +16,7 @@ use migration::Migrator;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::{controllers, settings::AppSettings, tasks, workers};
+use crate::{controllers, limits::Limiters, settings::AppSettings, tasks, workers};
 
 pub struct App;
 
@@ -44,7 +44,10 @@ impl Hooks for App {
 
     /// Parses the settings once (and refuses unsafe production values).
     async fn after_context(ctx: AppContext) -> Result<AppContext> {
-        AppSettings::install(&ctx, AppSettings::load(&ctx.environment, &ctx.config)?);
+        let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
+        ctx.shared_store
+            .insert(Arc::new(Limiters::new(&settings.settings)));
+        AppSettings::install(&ctx, settings);
         Ok(ctx)
     }
 
@@ -58,6 +61,7 @@ impl Hooks for App {
             .add_route(controllers::kyc::routes())
             .add_route(controllers::admin_kyc::routes())
             .add_route(controllers::webhook_secret::routes())
+            .add_route(controllers::kyc_webhooks::routes())
     }
 
     /// JSON 404/405 for unknown routes, and every path answers with or without

@@ -103,6 +103,19 @@ impl Default for Settings {
 
 static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new();
 
+impl Settings {
+    /// The shared secret configured for an identity provider (empty: not configured).
+    #[must_use]
+    pub fn provider_secret(&self, provider: crate::domain::kyc_provider::Provider) -> &str {
+        use crate::domain::kyc_provider::Provider;
+        match provider {
+            Provider::Onfido => self.onfido_webhook_token.expose(),
+            Provider::Jumio => self.jumio_webhook_secret.expose(),
+            Provider::Sumsub => self.sumsub_webhook_secret.expose(),
+        }
+    }
+}
+
 /// Settings plus what is derived from them once (the parsed encryption key).
 #[derive(Debug)]
 pub struct AppSettings {

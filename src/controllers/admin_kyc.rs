@@ -30,7 +30,11 @@ struct ListParams {
 }
 
 /// `GET /admin/kyc/?status=&page=&page_size=` → oldest first.
-async fn list(State(ctx): State<AppContext>, _admin: AdminUser, ApiQuery(q): ApiQuery<ListParams>) -> ApiResult {
+async fn list(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(KycStatus::parse(s).ok_or_else(|| {
@@ -39,7 +43,10 @@ async fn list(State(ctx): State<AppContext>, _admin: AdminUser, ApiQuery(q): Api
     };
     let (page, size) = q.page.resolve()?;
     let (count, rows) = kyc::Model::list_for_review(&ctx.db, status, page, size).await?;
-    let results = rows.iter().map(|(k, u)| AdminKycView::new(k, u.as_ref())).collect();
+    let results = rows
+        .iter()
+        .map(|(k, u)| AdminKycView::new(k, u.as_ref()))
+        .collect();
     Ok(Json(Page::new(count, page, size, results)).into_response())
 }
 
@@ -50,13 +57,21 @@ async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users
 }
 
 /// `GET /admin/kyc/<id>/`
-async fn detail(State(ctx): State<AppContext>, _admin: AdminUser, Path(id): Path<String>) -> ApiResult {
+async fn detail(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
     let (k, u) = load(&ctx, &id).await?;
     Ok(Json(AdminKycView::new(&k, u.as_ref())).into_response())
 }
 
 /// `GET /admin/kyc/<id>/audit/`
-async fn audit(State(ctx): State<AppContext>, _admin: AdminUser, Path(id): Path<String>) -> ApiResult {
+async fn audit(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
     let (k, _) = load(&ctx, &id).await?;
     let rows = k.audit_log(&ctx.db).await?;
     Ok(Json(rows.iter().map(AuditView::from).collect::<Vec<_>>()).into_response())
@@ -75,7 +90,10 @@ fn reason(raw: &str) -> Result<String, ApiError> {
         return Err(ApiError::field("reason", "This field may not be blank."));
     }
     if r.chars().count() > 1000 {
-        return Err(ApiError::field("reason", "Ensure this field has no more than 1000 characters."));
+        return Err(ApiError::field(
+            "reason",
+            "Ensure this field has no more than 1000 characters.",
+        ));
     }
     Ok(r.to_string())
 }
@@ -88,7 +106,11 @@ async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Deci
 }
 
 /// `POST /admin/kyc/<id>/approve/`
-async fn approve(State(ctx): State<AppContext>, AdminUser(admin): AdminUser, Path(id): Path<String>) -> ApiResult {
+async fn approve(
+    State(ctx): State<AppContext>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
     decide(&ctx, &admin, &id, Decision::approve()).await
 }
 

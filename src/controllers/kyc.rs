@@ -44,7 +44,9 @@ fn text(raw: &str, min: usize, max: usize) -> Result<String, DomainError> {
 
 fn registration_number(raw: &str) -> Result<String, DomainError> {
     let v = text(raw, 2, 64)?;
-    if v.chars().all(|c| c.is_ascii_alphanumeric() || " -/.".contains(c)) {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " -/.".contains(c))
+    {
         Ok(v)
     } else {
         Err(DomainError::new(
@@ -71,7 +73,10 @@ impl TryFrom<SubmitBody> for Submission {
     fn try_from(b: SubmitBody) -> Result<Self, ApiError> {
         let mut c = FieldCheck::new();
         let business_name = c.take("business_name", text(&b.business_name, 2, 200));
-        let registration_number = c.take("registration_number", registration_number(&b.registration_number));
+        let registration_number = c.take(
+            "registration_number",
+            registration_number(&b.registration_number),
+        );
         let country = c.take("country", Country::parse(&b.country));
         let business_address = c.take("business_address", text(&b.business_address, 5, 500));
         let website = match b.website.as_deref().map(str::trim) {
@@ -83,24 +88,42 @@ impl TryFrom<SubmitBody> for Submission {
             Some(p) => c.take("contact_phone", Phone::parse(p)).map(Some),
         };
         c.finish()?;
-        match (business_name, registration_number, country, business_address, website, contact_phone) {
-            (Some(business_name), Some(registration_number), Some(country), Some(business_address), Some(website), Some(contact_phone)) => {
-                Ok(Self {
-                    business_name,
-                    registration_number,
-                    country,
-                    business_address,
-                    website,
-                    contact_phone,
-                })
-            }
-            _ => Err(ApiError::internal("field check passed with a missing value")),
+        match (
+            business_name,
+            registration_number,
+            country,
+            business_address,
+            website,
+            contact_phone,
+        ) {
+            (
+                Some(business_name),
+                Some(registration_number),
+                Some(country),
+                Some(business_address),
+                Some(website),
+                Some(contact_phone),
+            ) => Ok(Self {
+                business_name,
+                registration_number,
+                country,
+                business_address,
+                website,
+                contact_phone,
+            }),
+            _ => Err(ApiError::internal(
+                "field check passed with a missing value",
+            )),
         }
     }
 }
 
 /// `POST /kyc/` → 201 with the pending application; 409 while one is open.
-async fn submit(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser, ApiJson(body): ApiJson<SubmitBody>) -> ApiResult {
+async fn submit(
+    State(ctx): State<AppContext>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> ApiResult {
     let application = kyc::Model::submit(&ctx.db, &user, Submission::try_from(body)?).await?;
     Ok((StatusCode::CREATED, Json(KycView::from(&application))).into_response())
 }

@@ -3,6 +3,7 @@ pub mod admin_kyc;
 pub mod auth;
 pub mod extract;
 pub mod kyc;
+pub mod kyc_webhooks;
 pub mod pagination;
 pub mod webhook_secret;
 

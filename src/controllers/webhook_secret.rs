@@ -17,7 +17,9 @@ async fn require_approved_kyc(ctx: &AppContext, user: &users::Model) -> ApiResul
     } else {
         Err(ApiError::Forbidden {
             error: "KYC approval required".into(),
-            message: Some("You must complete and have your KYC approved before using webhooks.".into()),
+            message: Some(
+                "You must complete and have your KYC approved before using webhooks.".into(),
+            ),
         })
     }
 }

@@ -605,8 +605,9 @@ fn sumsub_verdict(json: &Value) -> Verdict {
         "GREEN" => Verdict::Approve,
         "RED" => {
             let parts: Vec<String> = [
+                // `clientComment` is Sumsub's note for us, not for the
+                // applicant; the reason is mailed to the business, so it stays out.
                 str_at(result, &["moderationComment"]).map(str::to_string),
-                str_at(result, &["clientComment"]).map(str::to_string),
                 Some(strings_at(result, &["rejectLabels"]).join(", ")),
             ]
             .into_iter()
@@ -1427,7 +1428,7 @@ mod tests {
         assert_eq!(
             reason,
             "We do not accept screenshots. Please upload an original photo.; \
-             Screenshots are not accepted.; UNSATISFACTORY_PHOTOS, SCREENSHOTS"
+             UNSATISFACTORY_PHOTOS, SCREENSHOTS"
         );
         assert!(resubmit);
     }

@@ -31,9 +31,14 @@ impl KycStatus {
 
     #[must_use]
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Suspended]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Rejected,
+            Self::Suspended,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
     }
 
     /// The status `action` leads to from here, or `None` when illegal:

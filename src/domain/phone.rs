@@ -49,8 +49,14 @@ mod tests {
 
     #[test]
     fn accepts_e164_and_common_punctuation() {
-        assert_eq!(Phone::parse("+234 812-345-6789").unwrap().as_str(), "+2348123456789");
-        assert_eq!(Phone::parse("(020) 7946 0958").unwrap().as_str(), "02079460958");
+        assert_eq!(
+            Phone::parse("+234 812-345-6789").unwrap().as_str(),
+            "+2348123456789"
+        );
+        assert_eq!(
+            Phone::parse("(020) 7946 0958").unwrap().as_str(),
+            "02079460958"
+        );
     }
 
     #[test]

@@ -6,20 +6,21 @@
 //! can skip it.
 
 use sea_orm::{
-    entity::prelude::*, ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect,
-    TransactionTrait,
+    entity::prelude::*, sea_query::OnConflict, ActiveValue::Set, ConnectionTrait, PaginatorTrait,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 
 pub use super::_entities::kyc_applications::{self, ActiveModel, Column, Entity, Model};
 use super::{
-    _entities::{kyc_audit_logs, users},
+    _entities::{kyc_audit_logs, kyc_provider_events, users},
     outbox::{self, NewMail},
     webhook_secrets,
 };
 use crate::{
     domain::{
         country::Country,
+        kyc_provider::{ProviderEvent, Reference, Verdict},
         kyc_status::{KycAction, KycStatus},
         now,
         phone::Phone,
@@ -107,7 +108,10 @@ impl Model {
     ///
     /// # Errors
     /// On database failure.
-    pub async fn current_for<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Option<Self>, DbErr> {
+    pub async fn current_for<C: ConnectionTrait>(
+        db: &C,
+        user_id: i64,
+    ) -> Result<Option<Self>, DbErr> {
         Entity::find()
             .filter(Column::UserId.eq(user_id))
             .order_by_desc(Column::Id)
@@ -141,7 +145,11 @@ impl Model {
     ///
     /// # Errors
     /// 403 for admins, 409 as above.
-    pub async fn submit(db: &DatabaseConnection, user: &users::Model, sub: Submission) -> ApiResult<Self> {
+    pub async fn submit(
+        db: &DatabaseConnection,
+        user: &users::Model,
+        sub: Submission,
+    ) -> ApiResult<Self> {
         if user.role != super::users::ROLE_BUSINESS {
             return Err(ApiError::Forbidden {
                 error: "Only business accounts can submit KYC".into(),
@@ -186,9 +194,17 @@ impl Model {
         match inserted {
             Ok(m) => Ok(m),
             // Two submissions at once: the partial unique index keeps one.
-            Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Err(
-                ApiError::conflict("A KYC application is already pending", Some("pending".into())),
-            ),
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                Err(ApiError::conflict(
+                    "A KYC application is already pending",
+                    Some("pending".into()),
+                ))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -231,7 +247,10 @@ impl Model {
     ///
     /// # Errors
     /// On database failure.
-    pub async fn audit_log(&self, db: &DatabaseConnection) -> ApiResult<Vec<kyc_audit_logs::Model>> {
+    pub async fn audit_log(
+        &self,
+        db: &DatabaseConnection,
+    ) -> ApiResult<Vec<kyc_audit_logs::Model>> {
         Ok(kyc_audit_logs::Entity::find()
             .filter(kyc_audit_logs::Column::KycApplicationId.eq(self.id))
             .order_by_asc(kyc_audit_logs::Column::Id)
@@ -246,7 +265,12 @@ impl Model {
 ///
 /// # Errors
 /// 404 unknown application, 409 illegal transition (with the current status).
-pub async fn transition(db: &DatabaseConnection, pid: Uuid, decision: Decision, actor: &Actor) -> ApiResult<Model> {
+pub async fn transition(
+    db: &DatabaseConnection,
+    pid: Uuid,
+    decision: Decision,
+    actor: &Actor,
+) -> ApiResult<Model> {
     let txn = db.begin().await?;
     let row = Entity::find()
         .filter(Column::Pid.eq(pid))
@@ -271,7 +295,10 @@ pub(crate) async fn apply_on<C: ConnectionTrait>(
     let from = row.status();
     let to = from.apply(decision.action).ok_or_else(|| {
         ApiError::conflict(
-            format!("Cannot {} an application that is {from}", decision.action.verb()),
+            format!(
+                "Cannot {} an application that is {from}",
+                decision.action.verb()
+            ),
             Some(from.to_string()),
         )
     })?;
@@ -316,7 +343,11 @@ async fn notify_business<C: ConnectionTrait>(txn: &C, kyc: &Model, to: KycStatus
 }
 
 /// Queues one of the KYC e-mails to the application's company.
-pub(crate) async fn queue_mail<C: ConnectionTrait>(txn: &C, kyc: &Model, mail: Mail) -> ApiResult<()> {
+pub(crate) async fn queue_mail<C: ConnectionTrait>(
+    txn: &C,
+    kyc: &Model,
+    mail: Mail,
+) -> ApiResult<()> {
     let user = kyc.company(txn).await?.ok_or_else(ApiError::not_found)?;
     let locals = json!({
         "name": user.full_name,
@@ -327,4 +358,121 @@ pub(crate) async fn queue_mail<C: ConnectionTrait>(txn: &C, kyc: &Model, mail: M
     let app = AppSettings::global();
     outbox::enqueue(txn, &app.key, NewMail::new(mail, user.email, locals)).await?;
     Ok(())
+}
+
+/// What a provider delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderOutcome {
+    Processed,
+    /// No application matches the reference (logged as a warning).
+    Ignored,
+    /// The same delivery was already applied.
+    Duplicate,
+}
+
+impl ProviderOutcome {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Applies an identity provider's verdict to the matching application, once
+/// per delivery (`body_hash`): provider fields are recorded, and approvals and
+/// rejections go through the same state machine as the admin API. A verdict
+/// the state machine refuses (the application was decided already) is logged
+/// and acknowledged, so the provider stops retrying.
+///
+/// # Errors
+/// On database failure.
+pub async fn apply_provider_event(
+    db: &DatabaseConnection,
+    event: &ProviderEvent,
+    body_hash: String,
+) -> ApiResult<ProviderOutcome> {
+    let provider = event.provider.name();
+    let txn = db.begin().await?;
+    let mut q = Entity::find().lock_exclusive();
+    q = match &event.reference {
+        Reference::Application(pid) => q.filter(Column::Pid.eq(*pid)),
+        Reference::Applicant(id) => q
+            .filter(Column::ProviderApplicantId.eq(id.as_str()))
+            .order_by_desc(Column::Id),
+    };
+    let Some(row) = q.one(&txn).await? else {
+        txn.rollback().await?;
+        tracing::warn!(provider, reference = ?event.reference, "KYC webhook for an unknown application");
+        return Ok(ProviderOutcome::Ignored);
+    };
+    let t = now();
+    let first_delivery = kyc_provider_events::Entity::insert(kyc_provider_events::ActiveModel {
+        provider: Set(provider.to_string()),
+        event_hash: Set(body_hash),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            kyc_provider_events::Column::Provider,
+            kyc_provider_events::Column::EventHash,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?
+        == 1;
+    if !first_delivery {
+        txn.rollback().await?;
+        return Ok(ProviderOutcome::Duplicate);
+    }
+
+    let mut am: ActiveModel = row.clone().into();
+    am.provider = Set(Some(provider.to_string()));
+    if event.provider_status.is_some() {
+        am.provider_status = Set(event.provider_status.clone());
+    }
+    if row.provider_applicant_id.is_none() {
+        am.provider_applicant_id = Set(event.applicant_id.clone());
+    }
+    am.updated_at = Set(t);
+    let row = am.update(&txn).await?;
+
+    let actor = Actor::Provider(provider);
+    let decision = match &event.verdict {
+        Verdict::Approve => Some(Decision::approve()),
+        Verdict::Reject {
+            reason,
+            resubmit_allowed,
+        } => Some(Decision {
+            action: KycAction::Reject,
+            reason: Some(reason.clone()),
+            resubmit_allowed: *resubmit_allowed,
+        }),
+        Verdict::ManualReview => {
+            if row.status() == KycStatus::Pending && !row.needs_manual_review {
+                let mut am: ActiveModel = row.clone().into();
+                am.needs_manual_review = Set(true);
+                let row = am.update(&txn).await?;
+                queue_mail(&txn, &row, Mail::KycPendingReview).await?;
+            }
+            None
+        }
+        Verdict::NoDecision => None,
+    };
+    if let Some(decision) = decision {
+        match apply_on(&txn, row, &decision, &actor).await {
+            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    txn.commit().await?;
+    webhook_secrets::changed();
+    outbox::wake();
+    Ok(ProviderOutcome::Processed)
 }

@@ -100,7 +100,10 @@ impl Model {
     /// # Errors
     /// When the stored value cannot be decrypted with the configured key.
     pub fn reveal(&self, app: &AppSettings) -> ApiResult<ApiKey> {
-        let plain = app.key.decrypt(&self.secret_encrypted).map_err(ApiError::internal)?;
+        let plain = app
+            .key
+            .decrypt(&self.secret_encrypted)
+            .map_err(ApiError::internal)?;
         let text = String::from_utf8(plain).map_err(ApiError::internal)?;
         ApiKey::parse(&text).map_err(ApiError::internal)
     }
@@ -155,7 +158,11 @@ pub async fn active_for<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Opti
         .await
 }
 
-async fn insert_new<C: ConnectionTrait>(db: &C, app: &AppSettings, user_id: i64) -> Result<(Model, ApiKey), DbErr> {
+async fn insert_new<C: ConnectionTrait>(
+    db: &C,
+    app: &AppSettings,
+    user_id: i64,
+) -> Result<(Model, ApiKey), DbErr> {
     let key = ApiKey::generate();
     let t = now();
     let ttl = i64::try_from(app.settings.webhook_secret_ttl_secs).unwrap_or(i64::MAX / 4);
@@ -181,7 +188,11 @@ async fn insert_new<C: ConnectionTrait>(db: &C, app: &AppSettings, user_id: i64)
 ///
 /// # Errors
 /// On database failure.
-pub async fn ensure_active<C: ConnectionTrait>(db: &C, app: &AppSettings, user_id: i64) -> Result<(), DbErr> {
+pub async fn ensure_active<C: ConnectionTrait>(
+    db: &C,
+    app: &AppSettings,
+    user_id: i64,
+) -> Result<(), DbErr> {
     if active_for(db, user_id).await?.is_none() {
         insert_new(db, app, user_id).await?;
     }
@@ -195,7 +206,10 @@ pub async fn ensure_active<C: ConnectionTrait>(db: &C, app: &AppSettings, user_i
 pub async fn revoke_all<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(false))
-        .col_expr(Column::GraceUntil, Expr::value(Option::<DateTimeWithTimeZone>::None))
+        .col_expr(
+            Column::GraceUntil,
+            Expr::value(Option::<DateTimeWithTimeZone>::None),
+        )
         .col_expr(Column::UpdatedAt, Expr::value(now()))
         .filter(Column::UserId.eq(user_id))
         .filter(
@@ -209,7 +223,10 @@ pub async fn revoke_all<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), 
 }
 
 fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// Replaces the active key with a new one (`POST /webhook/secret/`). The old
@@ -218,7 +235,11 @@ fn is_unique_violation(e: &DbErr) -> bool {
 ///
 /// # Errors
 /// On database failure.
-pub async fn rotate(db: &DatabaseConnection, app: &AppSettings, user_id: i64) -> ApiResult<(Model, ApiKey, bool)> {
+pub async fn rotate(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    user_id: i64,
+) -> ApiResult<(Model, ApiKey, bool)> {
     let grace = i64::try_from(app.settings.webhook_secret_grace_secs).unwrap_or(0);
     let mut last_err = None;
     // Two rotations at once: the partial unique index lets one commit; the
@@ -259,7 +280,10 @@ pub async fn rotate(db: &DatabaseConnection, app: &AppSettings, user_id: i64) ->
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::internal(last_err.map_or_else(|| "rotation failed".into(), |e| e.to_string())))
+    Err(ApiError::internal(last_err.map_or_else(
+        || "rotation failed".into(),
+        |e| e.to_string(),
+    )))
 }
 
 /// Replaces an expired key, once: of several concurrent callers only the one
@@ -268,11 +292,18 @@ pub async fn rotate(db: &DatabaseConnection, app: &AppSettings, user_id: i64) ->
 ///
 /// # Errors
 /// On database failure.
-pub async fn replace_expired(db: &DatabaseConnection, app: &AppSettings, expired: &Model) -> ApiResult<bool> {
+pub async fn replace_expired(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    expired: &Model,
+) -> ApiResult<bool> {
     let txn = db.begin().await?;
     let res = Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(false))
-        .col_expr(Column::GraceUntil, Expr::value(Option::<DateTimeWithTimeZone>::None))
+        .col_expr(
+            Column::GraceUntil,
+            Expr::value(Option::<DateTimeWithTimeZone>::None),
+        )
         .col_expr(Column::UpdatedAt, Expr::value(now()))
         .filter(Column::Id.eq(expired.id))
         .filter(Column::IsActive.eq(true))
@@ -300,7 +331,11 @@ pub async fn replace_expired(db: &DatabaseConnection, app: &AppSettings, expired
 ///
 /// # Errors
 /// On database failure.
-pub async fn current(db: &DatabaseConnection, app: &AppSettings, user_id: i64) -> ApiResult<(Model, ApiKey)> {
+pub async fn current(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    user_id: i64,
+) -> ApiResult<(Model, ApiKey)> {
     for _ in 0..3 {
         match active_for(db, user_id).await? {
             Some(row) if row.is_expired() => {
@@ -318,5 +353,7 @@ pub async fn current(db: &DatabaseConnection, app: &AppSettings, user_id: i64) -
             }
         }
     }
-    Err(ApiError::internal("could not settle the active webhook secret"))
+    Err(ApiError::internal(
+        "could not settle the active webhook secret",
+    ))
 }

@@ -38,7 +38,9 @@ impl Task for KycApprove {
             }
         }
         if failed > 0 {
-            return Err(Error::string(&format!("{failed} application(s) not approved")));
+            return Err(Error::string(&format!(
+                "{failed} application(s) not approved"
+            )));
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
 mod auth;
-mod kyc;
-mod webhook_secret;
 mod errors;
+mod kyc;
+mod kyc_webhooks;
+mod webhook_secret;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
-pub use app::with_app;
+pub use app::{with_app, with_app_settings};
 
 use axum::http::{HeaderName, HeaderValue};
 use loco_rs::{app::AppContext, TestServer};
@@ -115,11 +115,19 @@ pub fn kyc_body() -> Value {
 /// Submits the standard KYC body; returns the response.
 pub async fn submit_kyc(server: &TestServer, token: &str) -> axum_test::TestResponse {
     let (k, v) = bearer(token);
-    server.post("/api/v1/kyc/").add_header(k, v).json(&kyc_body()).await
+    server
+        .post("/api/v1/kyc/")
+        .add_header(k, v)
+        .json(&kyc_body())
+        .await
 }
 
 /// A verified business with a pending KYC application: (token, application id).
-pub async fn given_a_pending_application(server: &TestServer, ctx: &AppContext, email: &str) -> (String, String) {
+pub async fn given_a_pending_application(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> (String, String) {
     let token = given_a_verified_business(server, ctx, email).await;
     let res = submit_kyc(server, &token).await;
     res.assert_status(axum::http::StatusCode::CREATED);
@@ -127,7 +135,12 @@ pub async fn given_a_pending_application(server: &TestServer, ctx: &AppContext, 
     (token, id)
 }
 
-pub async fn admin_post(server: &TestServer, admin: &str, path: &str, body: Option<Value>) -> axum_test::TestResponse {
+pub async fn admin_post(
+    server: &TestServer,
+    admin: &str,
+    path: &str,
+    body: Option<Value>,
+) -> axum_test::TestResponse {
     let (k, v) = bearer(admin);
     let req = server.post(path).add_header(k, v);
     match body {
@@ -137,12 +150,21 @@ pub async fn admin_post(server: &TestServer, admin: &str, path: &str, body: Opti
 }
 
 /// A business whose KYC an admin approved: (token, application id).
-pub async fn given_an_approved_business(server: &TestServer, ctx: &AppContext, email: &str) -> (String, String) {
+pub async fn given_an_approved_business(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> (String, String) {
     let (token, id) = given_a_pending_application(server, ctx, email).await;
     let admin = given_an_admin(server, ctx).await;
-    admin_post(server, &admin, &format!("/api/v1/admin/kyc/{id}/approve/"), None)
-        .await
-        .assert_status_ok();
+    admin_post(
+        server,
+        &admin,
+        &format!("/api/v1/admin/kyc/{id}/approve/"),
+        None,
+    )
+    .await
+    .assert_status_ok();
     (token, id)
 }
 
@@ -151,5 +173,8 @@ pub async fn current_secret(server: &TestServer, token: &str) -> String {
     let (k, v) = bearer(token);
     let res = server.get("/api/v1/webhook/secret/").add_header(k, v).await;
     res.assert_status_ok();
-    res.json::<Value>()["secret_key"].as_str().unwrap().to_string()
+    res.json::<Value>()["secret_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
