@@ -1,2 +1,3 @@
+mod models;
 mod requests;
 mod support;
