@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, CurrentUser};
 use crate::{
-    domain::{email::Email, otp::OtpCode, password::Password, token},
+    domain::{email::Email, otp::OtpCode, password::Password, text, token},
     errors::{ApiError, ApiResult, FieldCheck},
     models::users::{self, Registration, INVALID_CODE},
     settings::AppSettings,
@@ -24,22 +24,6 @@ struct RegisterBody {
     company_name: String,
 }
 
-/// Trimmed, non-empty, at most `max` characters.
-fn bounded_text(raw: &str, max: usize) -> Result<String, crate::domain::DomainError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Err(crate::domain::DomainError::new(
-            "This field may not be blank.",
-        ));
-    }
-    if v.chars().count() > max {
-        return Err(crate::domain::DomainError::new(format!(
-            "Ensure this field has no more than {max} characters."
-        )));
-    }
-    Ok(v.to_string())
-}
-
 impl TryFrom<RegisterBody> for Registration {
     type Error = ApiError;
 
@@ -47,8 +31,8 @@ impl TryFrom<RegisterBody> for Registration {
         let mut check = FieldCheck::new();
         let email = check.take("email", Email::parse(&b.email));
         let password = check.take("password", Password::parse(&b.password));
-        let full_name = check.take("full_name", bounded_text(&b.full_name, 150));
-        let company_name = check.take("company_name", bounded_text(&b.company_name, 200));
+        let full_name = check.take("full_name", text::line(&b.full_name, 150));
+        let company_name = check.take("company_name", text::line(&b.company_name, 200));
         check.finish()?;
         match (email, password, full_name, company_name) {
             (Some(email), Some(password), Some(full_name), Some(company_name)) => Ok(Self {

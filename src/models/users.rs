@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{email::Email, now, otp::OtpCode, password, password::Password},
-    errors::{ApiError, ApiResult},
+    errors::{is_unique_violation, ApiError, ApiResult},
     mailers::Mail,
     settings::AppSettings,
 };
@@ -305,13 +305,6 @@ impl Model {
         .insert(db)
         .await?)
     }
-}
-
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 async fn check_code(
