@@ -8,6 +8,7 @@ use super::extract::{ApiJson, CurrentUser};
 use crate::{
     domain::{email::Email, otp::OtpCode, password::Password, text, token},
     errors::{ApiError, ApiResult, FieldCheck},
+    limits::Limiters,
     models::users::{self, Registration, INVALID_CODE},
     settings::AppSettings,
     views::{
@@ -118,7 +119,14 @@ struct LoginBody {
 /// `POST /login/` → 200 with a JWT; 401, 403 (unverified) or 429 (throttled).
 async fn login(State(ctx): State<AppContext>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult {
     let app = AppSettings::get(&ctx);
-    let user = users::Model::login(&ctx.db, &app, &body.email, &body.password).await?;
+    let user = users::Model::login(
+        &ctx.db,
+        &app,
+        &Limiters::get(&ctx),
+        &body.email,
+        &body.password,
+    )
+    .await?;
     let token = token::issue(
         app.jwt_secret.expose(),
         app.jwt_ttl_secs,
@@ -171,8 +179,7 @@ async fn reset_password(
     let password =
         Password::parse(&body.new_password).map_err(|e| ApiError::field("new_password", e.0))?;
     let (email, code) = email_and_code(&body.email, &body.otp)?;
-    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, &password)
-        .await?;
+    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, password).await?;
     Ok(Json(MessageView {
         message: "Password has been reset. Log in with your new password.",
     })

@@ -156,11 +156,10 @@ fn verify_signature(
     let ok = match header(headers, "x-webhook-timestamp") {
         None => verify_hmac_hex(MacAlg::Sha256, key_bytes, &[body], sig),
         Some(ts) => {
-            let tolerance =
-                i64::try_from(app.settings.webhook_timestamp_tolerance_secs).unwrap_or(300);
+            let tolerance = app.settings.webhook_timestamp_tolerance_secs;
             let fresh = ts
                 .parse::<i64>()
-                .is_ok_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= tolerance);
+                .is_ok_and(|t| chrono::Utc::now().timestamp().abs_diff(t) <= tolerance);
             if !fresh {
                 return Err(Refusal::new(
                     "stale_timestamp",

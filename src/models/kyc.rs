@@ -418,14 +418,35 @@ pub async fn apply_provider_event(
 ) -> ApiResult<ProviderOutcome> {
     let provider = event.provider.name();
     let txn = db.begin().await?;
-    let mut q = Entity::find().lock_exclusive();
-    q = match &event.reference {
-        Reference::Application(pid) => q.filter(Column::Pid.eq(*pid)),
-        Reference::Applicant(id) => q
+    let row = match &event.reference {
+        Reference::Application(pid) => {
+            Entity::find()
+                .filter(Column::Pid.eq(*pid))
+                .lock_exclusive()
+                .one(&txn)
+                .await?
+        }
+        // The provider's applicant stands for the company: its verdict goes to
+        // the company's newest application (a resubmission has no applicant
+        // id of its own yet).
+        Reference::Applicant(id) => match Entity::find()
+            .filter(Column::Provider.eq(provider))
             .filter(Column::ProviderApplicantId.eq(id.as_str()))
-            .order_by_desc(Column::Id),
+            .one(&txn)
+            .await?
+        {
+            Some(known) => {
+                Entity::find()
+                    .filter(Column::UserId.eq(known.user_id))
+                    .order_by_desc(Column::Id)
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?
+            }
+            None => None,
+        },
     };
-    let Some(row) = q.one(&txn).await? else {
+    let Some(row) = row else {
         txn.rollback().await?;
         tracing::warn!(provider, reference = ?event.reference, "KYC webhook for an unknown application");
         return Ok(ProviderOutcome::Ignored);
@@ -487,14 +508,25 @@ pub async fn apply_provider_event(
         }
         Verdict::NoDecision => None,
     };
+    let mut outcome = ProviderOutcome::Processed;
     if let Some(decision) = decision {
+        let status = row.status();
         match apply_on(&txn, row, &decision, &actor).await {
-            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Ok(_) => {}
+            Err(ApiError::Conflict { .. }) => {
+                tracing::warn!(
+                    provider,
+                    action = decision.action.verb(),
+                    %status,
+                    "provider verdict refused by the state machine"
+                );
+                outcome = ProviderOutcome::Ignored;
+            }
             Err(e) => return Err(e),
         }
     }
     txn.commit().await?;
     webhook_secrets::changed();
     outbox::wake();
-    Ok(ProviderOutcome::Processed)
+    Ok(outcome)
 }

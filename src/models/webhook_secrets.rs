@@ -171,7 +171,7 @@ async fn insert_new<C: ConnectionTrait>(
         user_id: Set(user_id),
         secret_encrypted: Set(app.key.encrypt(key.expose().as_bytes())),
         secret_hash: Set(key.lookup_hash()),
-        key_prefix: Set(key.prefix()),
+        fingerprint: Set(key.lookup_hash()[..12].to_string()),
         is_active: Set(true),
         expires_at: Set(t + Duration::seconds(ttl)),
         grace_until: Set(None),
