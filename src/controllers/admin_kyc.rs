@@ -1,15 +1,11 @@
 //! `/api/v1/admin/kyc/`: review of KYC applications (admin JWT only).
 
-use axum::{
-    extract::{Path, State},
-    response::IntoResponse,
-    Json,
-};
+use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 
 use super::{
-    extract::{parse_pid, AdminUser, ApiJson, ApiQuery},
+    extract::{parse_pid, AdminUser, ApiJson, ApiPath, ApiQuery},
     pagination::PageParams,
 };
 use crate::{
@@ -66,7 +62,7 @@ async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users
 async fn detail(
     State(ctx): State<AppContext>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     let (k, u) = load(&ctx, &id).await?;
     Ok(Json(AdminKycView::new(&k, u.as_ref())).into_response())
@@ -76,7 +72,7 @@ async fn detail(
 async fn audit(
     State(ctx): State<AppContext>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     let (k, _) = load(&ctx, &id).await?;
     let rows = k.audit_log(&ctx.db).await?;
@@ -105,7 +101,7 @@ async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Deci
 async fn approve(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     decide(&ctx, &admin, &id, Decision::approve()).await
 }
@@ -114,7 +110,7 @@ async fn approve(
 async fn reject(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
     let decision = Decision {
@@ -129,7 +125,7 @@ async fn reject(
 async fn suspend(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
     let decision = Decision {

@@ -110,6 +110,20 @@ impl<T: DeserializeOwned> FromRequest<AppContext> for ApiJson<T> {
     }
 }
 
+/// A path parameter; one that cannot be decoded answers 400 JSON.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|_| ApiError::BadRequest("Invalid path parameter".into()))
+    }
+}
+
 /// Query-string parameters; a malformed one answers 400.
 pub struct ApiQuery<T>(pub T);
 

@@ -2,7 +2,7 @@
 //! report verification results. The raw body is verified before it is parsed.
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{Request, State},
     http::HeaderMap,
     response::IntoResponse,
     Json,
@@ -10,7 +10,7 @@ use axum::{
 use loco_rs::prelude::{post, AppContext, Routes};
 use serde_json::json;
 
-use super::extract::read_body;
+use super::extract::{read_body, ApiPath};
 use crate::{
     domain::{crypto::sha256_hex, kyc_provider},
     errors::{ApiError, ApiResult},
@@ -21,7 +21,7 @@ use crate::{
 
 async fn receive(
     State(ctx): State<AppContext>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult {

@@ -1,15 +1,11 @@
 //! `/api/v1/orders/`: a business lists, reads and moves its own orders (JWT).
 
-use axum::{
-    extract::{Path, State},
-    response::IntoResponse,
-    Json,
-};
+use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
 
 use super::{
-    extract::{parse_pid, ApiJson, ApiQuery, CurrentUser},
+    extract::{parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
     order_webhook::note,
     pagination::PageParams,
 };
@@ -77,7 +73,7 @@ async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
 async fn detail(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     let order = orders::Model::find_for_company(&ctx.db, user.id, parse_pid(&id)?).await?;
     detail_view(&ctx, &order).await
@@ -94,7 +90,7 @@ struct PatchBody {
 async fn update(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> ApiResult {
     let order = orders::Model::find_for_company(&ctx.db, user.id, parse_pid(&id)?).await?;

@@ -39,7 +39,7 @@ pub struct NewOrder {
     pub user_id: i64,
     pub pid: Uuid,
     pub external_order_id: Option<String>,
-    /// The `Idempotency-Key` header, used only without an external id.
+    /// The `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
     pub customer_name: String,
     pub customer_email: Email,
@@ -56,12 +56,18 @@ enum DedupeKey {
 }
 
 impl NewOrder {
-    fn dedupe_key(&self) -> Option<DedupeKey> {
-        match (&self.external_order_id, &self.idempotency_key) {
-            (Some(ext), _) => Some(DedupeKey::External(self.user_id, ext.clone())),
-            (None, Some(key)) => Some(DedupeKey::Idempotency(self.user_id, key.clone())),
-            (None, None) => None,
-        }
+    /// A repeat is an order of the same company with the same external id or
+    /// the same idempotency key.
+    fn dedupe_keys(&self) -> impl Iterator<Item = DedupeKey> + '_ {
+        let ext = self
+            .external_order_id
+            .clone()
+            .map(|k| DedupeKey::External(self.user_id, k));
+        let idem = self
+            .idempotency_key
+            .clone()
+            .map(|k| DedupeKey::Idempotency(self.user_id, k));
+        ext.into_iter().chain(idem)
     }
 }
 
@@ -192,10 +198,13 @@ pub async fn insert_batch<C: ConnectionTrait>(
     let mut first_with_key: HashMap<DedupeKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
     for (i, order) in batch.iter().enumerate() {
-        if let Some(key) = order.dedupe_key() {
-            match first_with_key.get(&key) {
-                Some(&j) => repeat_of[i] = Some(j),
-                None => {
+        let earlier = order
+            .dedupe_keys()
+            .find_map(|k| first_with_key.get(&k).copied());
+        match earlier {
+            Some(j) => repeat_of[i] = Some(j),
+            None => {
+                for key in order.dedupe_keys() {
                     first_with_key.insert(key, i);
                 }
             }
@@ -278,11 +287,7 @@ async fn store_fresh<C: ConnectionTrait>(
         pid: Set(o.pid),
         user_id: Set(o.user_id),
         external_order_id: Set(o.external_order_id.clone()),
-        idempotency_key: Set(if o.external_order_id.is_some() {
-            None
-        } else {
-            o.idempotency_key.clone()
-        }),
+        idempotency_key: Set(o.idempotency_key.clone()),
         customer_name: Set(o.customer_name.clone()),
         customer_email: Set(o.customer_email.as_str().to_string()),
         customer_phone: Set(o.customer_phone.as_str().to_string()),

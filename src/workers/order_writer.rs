@@ -69,27 +69,44 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<NewOrder>, Vec<_>) =
             jobs.drain(..).map(|j| (j.order, j.reply)).unzip();
-        match write(&db, &app, &batch).await {
-            Ok(answers) => {
-                let created = answers
-                    .iter()
-                    .filter(|a| matches!(a, Accepted::Created(_)))
-                    .count();
-                metrics::counter!("orders_accepted_total").increment(created as u64);
-                metrics::counter!("orders_duplicate_total")
-                    .increment((answers.len() - created) as u64);
-                metrics::histogram!("order_batch_size").record(batch.len() as f64);
-                outbox::wake();
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(Ok(answer));
+        metrics::histogram!("order_batch_size").record(batch.len() as f64);
+        let answers: Vec<Result<Accepted, String>> = match write(&db, &app, &batch).await {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            // One order the database refuses must not fail its neighbours:
+            // store them one by one, so only the culprit gets the error.
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, batch = batch.len(), "order batch failed; retrying one by one");
+                let mut answers = Vec::with_capacity(batch.len());
+                for order in &batch {
+                    answers.push(
+                        write(&db, &app, std::slice::from_ref(order))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|a| a.into_iter().next().ok_or_else(|| "no answer".into())),
+                    );
                 }
+                answers
             }
-            Err(e) => {
-                tracing::error!(error = %e, batch = batch.len(), "order batch failed");
-                for reply in replies {
-                    let _ = reply.send(Err(e.to_string()));
-                }
+            Err(e) => vec![Err(e.to_string())],
+        };
+        let created = answers
+            .iter()
+            .filter(|a| matches!(a, Ok(Accepted::Created(_))))
+            .count();
+        let duplicates = answers
+            .iter()
+            .filter(|a| matches!(a, Ok(Accepted::Duplicate(_))))
+            .count();
+        metrics::counter!("orders_accepted_total").increment(created as u64);
+        metrics::counter!("orders_duplicate_total").increment(duplicates as u64);
+        if created > 0 {
+            outbox::wake();
+        }
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            if let Err(e) = &answer {
+                tracing::error!(error = %e, "order not stored");
             }
+            let _ = reply.send(answer);
         }
     }
 }

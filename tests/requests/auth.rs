@@ -385,3 +385,40 @@ async fn admins_log_in_through_the_same_endpoint() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_overrun_the_budget() {
+    with_app(|server, ctx| async move {
+        given_a_verified_business(&server, &ctx, "ada@example.com").await;
+        let attempts = (0..16).map(|_| login(&server, "ada@example.com", "not the password"));
+        let results = futures::future::join_all(attempts).await;
+        let unauthorized = results
+            .iter()
+            .filter(|r| r.status_code() == StatusCode::UNAUTHORIZED)
+            .count();
+        let throttled = results
+            .iter()
+            .filter(|r| r.status_code() == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((unauthorized, throttled), (10, 6));
+        login(&server, "ada@example.com", PASSWORD)
+            .await
+            .assert_status(StatusCode::TOO_MANY_REQUESTS);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_addresses_are_throttled_like_accounts() {
+    with_app(|server, _ctx| async move {
+        for _ in 0..10 {
+            login(&server, "ghost@example.com", "whatever it is")
+                .await
+                .assert_status(StatusCode::UNAUTHORIZED);
+        }
+        let res = login(&server, "ghost@example.com", "whatever it is").await;
+        res.assert_status(StatusCode::TOO_MANY_REQUESTS);
+        assert!(res.headers().contains_key("retry-after"));
+    })
+    .await;
+}

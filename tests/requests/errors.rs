@@ -109,3 +109,15 @@ async fn unknown_routes_and_methods_answer_json() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_undecodable_path_parameter_answers_json() {
+    with_app(|server, ctx| async move {
+        let token = given_a_verified_business(&server, &ctx, "ada@example.com").await;
+        let (k, v) = bearer(&token);
+        let res = server.get("/api/v1/orders/%FF%FE/").add_header(k, v).await;
+        assert!(res.status_code().is_client_error());
+        assert!(res.json::<Value>()["error"].is_string());
+    })
+    .await;
+}

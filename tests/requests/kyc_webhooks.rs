@@ -319,3 +319,31 @@ async fn each_provider_is_limited_to_100_verified_deliveries_a_minute() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_verdict_by_applicant_id_reaches_the_resubmitted_application() {
+    with_app(|server, ctx| async move {
+        let (token, first) = given_a_pending_application(&server, &ctx, "ada@example.com").await;
+        let onfido = |body: Value| {
+            let raw = serde_json::to_vec(&body).unwrap();
+            server
+                .post("/api/v1/webhooks/kyc/onfido/")
+                .add_header("x-sha2-signature", hmac_sha256_hex(ONFIDO.as_bytes(), &raw))
+                .bytes(raw.into())
+                .content_type("application/json")
+        };
+        onfido(json!({"payload": {"resource_type": "check", "action": "check.completed",
+            "object": {"id": "chk_1", "status": "complete", "result": "unidentified", "applicant_id": "appl_9", "tags": [first]}}}))
+            .await
+            .assert_status_ok();
+        assert_eq!(application(&ctx, &first).await.status, "rejected");
+        let second = submit_kyc(&server, &token).await.json::<Value>()["id"].as_str().unwrap().to_string();
+        let res = onfido(json!({"payload": {"resource_type": "check", "action": "check.completed",
+            "object": {"id": "chk_2", "status": "complete", "result": "clear", "applicant_id": "appl_9"}}}))
+            .await;
+        res.assert_status_ok();
+        assert_eq!(res.json::<Value>()["status"], "processed");
+        assert_eq!(application(&ctx, &second).await.status, "approved");
+    })
+    .await;
+}

@@ -602,3 +602,181 @@ async fn metrics_count_accepted_and_refused_orders() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn control_characters_in_fields_are_a_400_not_a_500() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let mut body = order_body(None);
+        body["customer_details"]["name"] = json!("John\u{0}Doe");
+        body["item_summary"] = json!("Tea\u{7}");
+        let res = post_order(&server, &key, &body).await;
+        res.assert_status(StatusCode::BAD_REQUEST);
+        let d = &res.json::<Value>()["details"];
+        assert!(
+            d["customer_details.name"].is_array() && d["item_summary"].is_array(),
+            "{d}"
+        );
+        // A multi-line address is fine.
+        let mut ok = order_body(None);
+        ok["address"] = json!("123 Main St\nLagos");
+        post_order(&server, &key, &ok)
+            .await
+            .assert_status(StatusCode::CREATED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_or_extreme_timestamp_is_refused_cleanly() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let raw = serde_json::to_vec(&order_body(None)).unwrap();
+        for ts in [
+            "yesterday",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "1.5",
+        ] {
+            let res = server
+                .post("/api/v1/webhooks/orders/")
+                .add_header("x-api-key", key.clone())
+                .add_header("x-webhook-timestamp", ts)
+                .add_header("x-webhook-signature", sign(&key, &raw))
+                .bytes(raw.clone().into())
+                .await;
+            res.assert_status(StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                res.json::<Value>(),
+                json!({"error": "Timestamp outside tolerance"}),
+                "{ts}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_grace_window_a_rotated_key_stops_at_once() {
+    with_app_settings(
+        |s| s["webhook_secret_grace_secs"] = json!(0),
+        |server, ctx| async move {
+            let (token, old) =
+                given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+            let (k, v) = bearer(&token);
+            server
+                .post("/api/v1/webhook/secret/")
+                .add_header(k, v)
+                .await
+                .assert_status_ok();
+            let res = post_order(&server, &old, &order_body(None)).await;
+            res.assert_status(StatusCode::UNAUTHORIZED);
+            assert_eq!(res.json::<Value>()["error"], "Invalid API key");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_grace_window_never_outlives_the_old_keys_expiry() {
+    with_app(|server, ctx| async move {
+        let (token, _) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let soon = order_fellow::domain::now() + Duration::seconds(30);
+        rows::Entity::update_many()
+            .col_expr(rows::Column::ExpiresAt, Expr::value(soon))
+            .exec(&ctx.db)
+            .await
+            .unwrap();
+        webhook_secrets::changed();
+        let (k, v) = bearer(&token);
+        server
+            .post("/api/v1/webhook/secret/")
+            .add_header(k, v)
+            .await
+            .assert_status_ok();
+        let old = rows::Entity::find()
+            .filter(rows::Column::IsActive.eq(false))
+            .one(&ctx.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.grace_until.unwrap().timestamp(), soon.timestamp());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_status_webhook_checks_key_and_signature_too() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let raw =
+            serde_json::to_vec(&json!({"external_order_id": "X", "tracking_status": "SHIPPED"}))
+                .unwrap();
+        let res = post_signed(
+            &server,
+            "/api/v1/webhooks/orders/status/",
+            "whsk_unknown",
+            &raw,
+        )
+        .await;
+        res.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(res.json::<Value>()["error"], "Invalid API key");
+        let bad = server
+            .post("/api/v1/webhooks/orders/status/")
+            .add_header("x-api-key", key.clone())
+            .add_header("x-webhook-signature", "00")
+            .bytes(raw.into())
+            .await;
+        bad.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(bad.json::<Value>()["error"], "Invalid signature");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_matches_even_with_a_different_external_id() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let send = |ext: &'static str| {
+            let raw = serde_json::to_vec(&order_body(Some(ext))).unwrap();
+            server
+                .post("/api/v1/webhooks/orders/")
+                .add_header("x-api-key", key.clone())
+                .add_header("x-webhook-signature", sign(&key, &raw))
+                .add_header("idempotency-key", "req-7")
+                .bytes(raw.into())
+        };
+        let first = send("A-1").await;
+        first.assert_status(StatusCode::CREATED);
+        let second = send("A-2").await;
+        second.assert_status_ok();
+        assert_eq!(
+            second.json::<Value>()["order_id"],
+            first.json::<Value>()["order_id"]
+        );
+        assert_eq!(order_count(&ctx).await, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_suspension_racing_a_rotation_leaves_no_working_key() {
+    with_app(|server, ctx| async move {
+        let (token, id) = given_an_approved_business(&server, &ctx, "shop@example.com").await;
+        let admin = given_an_admin(&server, &ctx).await;
+        let (k, v) = bearer(&token);
+        let path = format!("/api/v1/admin/kyc/{id}/suspend/");
+        let (_, suspended) = tokio::join!(
+            server.post("/api/v1/webhook/secret/").add_header(k, v),
+            admin_post(&server, &admin, &path, Some(json!({"reason": "fraud"}))),
+        );
+        suspended.assert_status_ok();
+        let working = rows::Entity::find()
+            .filter(rows::Column::IsActive.eq(true))
+            .count(&ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(working, 0);
+    })
+    .await;
+}
