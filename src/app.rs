@@ -48,6 +48,15 @@ impl Hooks for App {
     /// Parses the settings once (and refuses unsafe production values).
     async fn after_context(ctx: AppContext) -> Result<AppContext> {
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
+        let db = &ctx.config.database;
+        if db.uri.starts_with("sqlite:") && db.max_connections > 1 {
+            // SQLite has no row locks (FOR UPDATE is ignored): the model's
+            // transactions rely on one writer connection there.
+            tracing::warn!(
+                max_connections = db.max_connections,
+                "SQLite with more than one connection: set DB_MAX_CONNECTIONS=1"
+            );
+        }
         ctx.shared_store
             .insert(Arc::new(Limiters::new(&settings.settings)));
         ctx.shared_store.insert(Arc::new(OrderWriter::default()));

@@ -63,11 +63,7 @@ pub async fn check_cached<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<Ke
             return Ok(classify(hit.row.clone()));
         }
     }
-    let Some(row) = Entity::find()
-        .filter(Column::SecretHash.eq(hash.clone()))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = find_by_hash(db, hash.clone()).await? else {
         return Ok(KeyCheck::Unknown);
     };
     cache().insert(
@@ -120,14 +116,16 @@ impl Model {
 /// # Errors
 /// On database failure.
 pub async fn check<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck, DbErr> {
-    let Some(row) = Entity::find()
-        .filter(Column::SecretHash.eq(key.lookup_hash()))
-        .one(db)
+    Ok(find_by_hash(db, key.lookup_hash())
         .await?
-    else {
-        return Ok(KeyCheck::Unknown);
-    };
-    Ok(classify(row))
+        .map_or(KeyCheck::Unknown, classify))
+}
+
+async fn find_by_hash<C: ConnectionTrait>(db: &C, hash: String) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::SecretHash.eq(hash))
+        .one(db)
+        .await
 }
 
 /// The same classification for a row already at hand (the intake cache).
