@@ -1,2 +1,3 @@
+mod e2e;
 mod requests;
 mod support;
