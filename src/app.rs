@@ -16,7 +16,7 @@ use migration::Migrator;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::{controllers, settings::AppSettings, tasks, workers};
+use crate::{controllers, limits::Limiters, settings::AppSettings, tasks, workers};
 
 pub struct App;
 
@@ -45,7 +45,9 @@ impl Hooks for App {
     /// Parses the settings once (and refuses unsafe production values).
     async fn after_context(ctx: AppContext) -> Result<AppContext> {
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
-        ctx.shared_store.insert(Arc::new(settings));
+        ctx.shared_store
+            .insert(Arc::new(Limiters::new(&settings.settings)));
+        AppSettings::install(&ctx, settings);
         Ok(ctx)
     }
 
@@ -54,7 +56,12 @@ impl Hooks for App {
     }
 
     fn routes(_ctx: &AppContext) -> AppRoutes {
-        AppRoutes::with_default_routes().add_route(controllers::auth::routes())
+        AppRoutes::with_default_routes()
+            .add_route(controllers::auth::routes())
+            .add_route(controllers::kyc::routes())
+            .add_route(controllers::admin_kyc::routes())
+            .add_route(controllers::webhook_secret::routes())
+            .add_route(controllers::kyc_webhooks::routes())
     }
 
     /// JSON 404/405 for unknown routes, and every path answers with or without
@@ -88,6 +95,7 @@ impl Hooks for App {
 
     fn register_tasks(tasks: &mut Tasks) {
         tasks.register(tasks::create_admin::CreateAdmin);
+        tasks.register(tasks::kyc_approve::KycApprove);
     }
 
     async fn truncate(_ctx: &AppContext) -> Result<()> {

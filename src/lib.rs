@@ -2,6 +2,7 @@ pub mod app;
 pub mod controllers;
 pub mod domain;
 pub mod errors;
+pub mod limits;
 pub mod mailers;
 pub mod models;
 pub mod settings;

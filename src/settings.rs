@@ -101,6 +101,21 @@ impl Default for Settings {
     }
 }
 
+static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new();
+
+impl Settings {
+    /// The shared secret configured for an identity provider (empty: not configured).
+    #[must_use]
+    pub fn provider_secret(&self, provider: crate::domain::kyc_provider::Provider) -> &str {
+        use crate::domain::kyc_provider::Provider;
+        match provider {
+            Provider::Onfido => self.onfido_webhook_token.expose(),
+            Provider::Jumio => self.jumio_webhook_secret.expose(),
+            Provider::Sumsub => self.sumsub_webhook_secret.expose(),
+        }
+    }
+}
+
 /// Settings plus what is derived from them once (the parsed encryption key).
 #[derive(Debug)]
 pub struct AppSettings {
@@ -153,6 +168,24 @@ impl AppSettings {
             jwt_secret: Secret::new(jwt_secret),
             jwt_ttl_secs,
         })
+    }
+
+    /// The settings of the first app booted in this process, for code that has
+    /// no context at hand (sea-orm model hooks). Tests boot several apps from
+    /// the same configuration, so "first" is well defined.
+    ///
+    /// # Panics
+    /// When called before any app has booted.
+    #[must_use]
+    pub fn global() -> Arc<Self> {
+        GLOBAL.get().cloned().expect("an app has booted")
+    }
+
+    /// Stores `settings` in the context and, the first time, process-wide.
+    pub fn install(ctx: &AppContext, settings: Self) {
+        let settings = Arc::new(settings);
+        let _ = GLOBAL.set(settings.clone());
+        ctx.shared_store.insert(settings);
     }
 
     /// The settings stored in the context at boot.

@@ -1,6 +1,11 @@
 //! HTTP only: extract, call the model, render a view.
+pub mod admin_kyc;
 pub mod auth;
 pub mod extract;
+pub mod kyc;
+pub mod kyc_webhooks;
+pub mod pagination;
+pub mod webhook_secret;
 
 use axum::{http::StatusCode, response::IntoResponse, Json};
 use serde_json::json;

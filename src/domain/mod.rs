@@ -1,8 +1,13 @@
 //! Value types that cannot hold bad data. Each is parsed once, at the edge.
+pub mod api_key;
+pub mod country;
 pub mod crypto;
 pub mod email;
+pub mod kyc_provider;
+pub mod kyc_status;
 pub mod otp;
 pub mod password;
+pub mod phone;
 pub mod secret;
 pub mod token;
 

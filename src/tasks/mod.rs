@@ -1,2 +1,3 @@
 //! Operator commands: `cargo loco task <name> key:value ...`.
 pub mod create_admin;
+pub mod kyc_approve;

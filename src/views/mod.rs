@@ -1,5 +1,7 @@
 //! Response shapes, one module per resource.
 pub mod auth;
+pub mod kyc;
+pub mod webhook_secret;
 
 use serde::Serialize;
 

@@ -1,2 +1,5 @@
 mod auth;
 mod errors;
+mod kyc;
+mod kyc_webhooks;
+mod webhook_secret;

@@ -59,12 +59,18 @@ async fn fresh_db(configured: &str) -> TestDb {
 }
 
 /// Boots the app on its own database; returns the context and the router.
-pub async fn boot() -> (
+/// `tweak` may change the `settings:` block first.
+pub async fn boot(
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> (
     AppContext,
     axum::Router,
     impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()>>>,
 ) {
     let mut config = App::load_config(&Environment::Test).await.unwrap();
+    if let Some(settings) = config.settings.as_mut() {
+        tweak(settings);
+    }
     let db = fresh_db(&config.database.uri).await;
     config.database.uri = db.uri.clone();
     let boot = App::boot(StartMode::ServerOnly, &Environment::Test, config)
@@ -96,7 +102,16 @@ where
     F: FnOnce(TestServer, AppContext) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (ctx, router, cleanup) = boot().await;
+    with_app_settings(|_| {}, f).await;
+}
+
+/// Like [`with_app`], with changed settings (e.g. a provider left unconfigured).
+pub async fn with_app_settings<F, Fut>(tweak: impl FnOnce(&mut serde_json::Value), f: F)
+where
+    F: FnOnce(TestServer, AppContext) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (ctx, router, cleanup) = boot(tweak).await;
     let server =
         TestServer::new(router.into_make_service_with_connect_info::<SocketAddr>()).unwrap();
     f(server, ctx).await;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
-pub use app::with_app;
+pub use app::{with_app, with_app_settings};
 
 use axum::http::{HeaderName, HeaderValue};
 use loco_rs::{app::AppContext, TestServer};
@@ -99,4 +99,82 @@ pub async fn given_an_admin(server: &TestServer, ctx: &AppContext) -> String {
     let res = login(server, email.as_str(), PASSWORD).await;
     res.assert_status_ok();
     res.json::<Value>()["token"].as_str().unwrap().to_string()
+}
+
+pub fn kyc_body() -> Value {
+    json!({
+        "business_name": "Analytical Engines Ltd",
+        "registration_number": "RC-123456",
+        "country": "ng",
+        "business_address": "12 Marina Road, Lagos",
+        "website": "https://engines.example.com",
+        "contact_phone": "+234 812 345 6789",
+    })
+}
+
+/// Submits the standard KYC body; returns the response.
+pub async fn submit_kyc(server: &TestServer, token: &str) -> axum_test::TestResponse {
+    let (k, v) = bearer(token);
+    server
+        .post("/api/v1/kyc/")
+        .add_header(k, v)
+        .json(&kyc_body())
+        .await
+}
+
+/// A verified business with a pending KYC application: (token, application id).
+pub async fn given_a_pending_application(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> (String, String) {
+    let token = given_a_verified_business(server, ctx, email).await;
+    let res = submit_kyc(server, &token).await;
+    res.assert_status(axum::http::StatusCode::CREATED);
+    let id = res.json::<Value>()["id"].as_str().unwrap().to_string();
+    (token, id)
+}
+
+pub async fn admin_post(
+    server: &TestServer,
+    admin: &str,
+    path: &str,
+    body: Option<Value>,
+) -> axum_test::TestResponse {
+    let (k, v) = bearer(admin);
+    let req = server.post(path).add_header(k, v);
+    match body {
+        Some(b) => req.json(&b).await,
+        None => req.await,
+    }
+}
+
+/// A business whose KYC an admin approved: (token, application id).
+pub async fn given_an_approved_business(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> (String, String) {
+    let (token, id) = given_a_pending_application(server, ctx, email).await;
+    let admin = given_an_admin(server, ctx).await;
+    admin_post(
+        server,
+        &admin,
+        &format!("/api/v1/admin/kyc/{id}/approve/"),
+        None,
+    )
+    .await
+    .assert_status_ok();
+    (token, id)
+}
+
+/// `GET /api/v1/webhook/secret/` → the key.
+pub async fn current_secret(server: &TestServer, token: &str) -> String {
+    let (k, v) = bearer(token);
+    let res = server.get("/api/v1/webhook/secret/").add_header(k, v).await;
+    res.assert_status_ok();
+    res.json::<Value>()["secret_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

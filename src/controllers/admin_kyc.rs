@@ -1,0 +1,156 @@
+//! `/api/v1/admin/kyc/`: review of KYC applications (admin JWT only).
+
+use axum::{
+    extract::{Path, State},
+    response::IntoResponse,
+    Json,
+};
+use loco_rs::prelude::{get, post, AppContext, Routes};
+use serde::Deserialize;
+
+use super::{
+    extract::{parse_pid, AdminUser, ApiJson, ApiQuery},
+    pagination::PageParams,
+};
+use crate::{
+    domain::kyc_status::{KycAction, KycStatus},
+    errors::{ApiError, ApiResult},
+    models::{
+        kyc::{self, Actor, Decision},
+        users,
+    },
+    views::kyc::{AdminKycView, AuditView, Page},
+};
+
+#[derive(Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+/// `GET /admin/kyc/?status=&page=&page_size=` → oldest first.
+async fn list(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(KycStatus::parse(s).ok_or_else(|| {
+            ApiError::field("status", "One of pending, approved, rejected, suspended.")
+        })?),
+    };
+    let (page, size) = q.page.resolve()?;
+    let (count, rows) = kyc::Model::list_for_review(&ctx.db, status, page, size).await?;
+    let results = rows
+        .iter()
+        .map(|(k, u)| AdminKycView::new(k, u.as_ref()))
+        .collect();
+    Ok(Json(Page::new(count, page, size, results)).into_response())
+}
+
+async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users::Model>)> {
+    let application = kyc::Model::find_by_pid(&ctx.db, parse_pid(id)?).await?;
+    let company = application.company(&ctx.db).await?;
+    Ok((application, company))
+}
+
+/// `GET /admin/kyc/<id>/`
+async fn detail(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let (k, u) = load(&ctx, &id).await?;
+    Ok(Json(AdminKycView::new(&k, u.as_ref())).into_response())
+}
+
+/// `GET /admin/kyc/<id>/audit/`
+async fn audit(
+    State(ctx): State<AppContext>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let (k, _) = load(&ctx, &id).await?;
+    let rows = k.audit_log(&ctx.db).await?;
+    Ok(Json(rows.iter().map(AuditView::from).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReasonBody {
+    reason: String,
+    #[serde(default)]
+    resubmit_allowed: Option<bool>,
+}
+
+fn reason(raw: &str) -> Result<String, ApiError> {
+    let r = raw.trim();
+    if r.is_empty() {
+        return Err(ApiError::field("reason", "This field may not be blank."));
+    }
+    if r.chars().count() > 1000 {
+        return Err(ApiError::field(
+            "reason",
+            "Ensure this field has no more than 1000 characters.",
+        ));
+    }
+    Ok(r.to_string())
+}
+
+async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Decision) -> ApiResult {
+    let pid = parse_pid(id)?;
+    let application = kyc::transition(&ctx.db, pid, decision, &Actor::Admin(admin.pid)).await?;
+    let company = application.company(&ctx.db).await?;
+    Ok(Json(AdminKycView::new(&application, company.as_ref())).into_response())
+}
+
+/// `POST /admin/kyc/<id>/approve/`
+async fn approve(
+    State(ctx): State<AppContext>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult {
+    decide(&ctx, &admin, &id, Decision::approve()).await
+}
+
+/// `POST /admin/kyc/<id>/reject/` `{"reason", "resubmit_allowed"?}`
+async fn reject(
+    State(ctx): State<AppContext>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult {
+    let decision = Decision {
+        action: KycAction::Reject,
+        reason: Some(reason(&body.reason)?),
+        resubmit_allowed: body.resubmit_allowed.unwrap_or(true),
+    };
+    decide(&ctx, &admin, &id, decision).await
+}
+
+/// `POST /admin/kyc/<id>/suspend/` `{"reason"}`: the company's secret stops working at once.
+async fn suspend(
+    State(ctx): State<AppContext>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult {
+    let decision = Decision {
+        action: KycAction::Suspend,
+        reason: Some(reason(&body.reason)?),
+        resubmit_allowed: true,
+    };
+    decide(&ctx, &admin, &id, decision).await
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/admin/kyc")
+        .add("/", get(list))
+        .add("/{id}", get(detail))
+        .add("/{id}/audit", get(audit))
+        .add("/{id}/approve", post(approve))
+        .add("/{id}/reject", post(reject))
+        .add("/{id}/suspend", post(suspend))
+}

@@ -1,0 +1,143 @@
+//! `/api/v1/kyc/`: a business submits and reads its KYC application.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use loco_rs::prelude::{get, AppContext, Routes};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, CurrentUser};
+use crate::{
+    domain::{country::Country, phone::Phone, DomainError},
+    errors::{ApiError, ApiResult, FieldCheck},
+    models::kyc::{self, Submission},
+    views::kyc::KycView,
+};
+
+#[derive(Deserialize)]
+struct SubmitBody {
+    business_name: String,
+    registration_number: String,
+    country: String,
+    business_address: String,
+    #[serde(default)]
+    website: Option<String>,
+    #[serde(default)]
+    contact_phone: Option<String>,
+}
+
+fn text(raw: &str, min: usize, max: usize) -> Result<String, DomainError> {
+    let v = raw.trim();
+    let n = v.chars().count();
+    if n < min.max(1) {
+        return Err(DomainError::new(if n == 0 {
+            "This field may not be blank.".to_string()
+        } else {
+            format!("Ensure this field has at least {min} characters.")
+        }));
+    }
+    if n > max {
+        return Err(DomainError::new(format!(
+            "Ensure this field has no more than {max} characters."
+        )));
+    }
+    Ok(v.to_string())
+}
+
+fn registration_number(raw: &str) -> Result<String, DomainError> {
+    let v = text(raw, 2, 64)?;
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " -/.".contains(c))
+    {
+        Ok(v)
+    } else {
+        Err(DomainError::new(
+            "Use letters, digits, spaces, '-', '/' or '.' only.",
+        ))
+    }
+}
+
+fn website(raw: &str) -> Result<String, DomainError> {
+    let v = raw.trim();
+    let ok = v.len() <= 200
+        && (v.starts_with("https://") || v.starts_with("http://"))
+        && validator::ValidateUrl::validate_url(&v);
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(DomainError::new("Enter a valid http(s) URL."))
+    }
+}
+
+impl TryFrom<SubmitBody> for Submission {
+    type Error = ApiError;
+
+    fn try_from(b: SubmitBody) -> Result<Self, ApiError> {
+        let mut c = FieldCheck::new();
+        let business_name = c.take("business_name", text(&b.business_name, 2, 200));
+        let registration_number = c.take(
+            "registration_number",
+            registration_number(&b.registration_number),
+        );
+        let country = c.take("country", Country::parse(&b.country));
+        let business_address = c.take("business_address", text(&b.business_address, 5, 500));
+        let website = match b.website.as_deref().map(str::trim) {
+            None | Some("") => Some(None),
+            Some(w) => c.take("website", website(w)).map(Some),
+        };
+        let contact_phone = match b.contact_phone.as_deref().map(str::trim) {
+            None | Some("") => Some(None),
+            Some(p) => c.take("contact_phone", Phone::parse(p)).map(Some),
+        };
+        c.finish()?;
+        match (
+            business_name,
+            registration_number,
+            country,
+            business_address,
+            website,
+            contact_phone,
+        ) {
+            (
+                Some(business_name),
+                Some(registration_number),
+                Some(country),
+                Some(business_address),
+                Some(website),
+                Some(contact_phone),
+            ) => Ok(Self {
+                business_name,
+                registration_number,
+                country,
+                business_address,
+                website,
+                contact_phone,
+            }),
+            _ => Err(ApiError::internal(
+                "field check passed with a missing value",
+            )),
+        }
+    }
+}
+
+/// `POST /kyc/` → 201 with the pending application; 409 while one is open.
+async fn submit(
+    State(ctx): State<AppContext>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> ApiResult {
+    let application = kyc::Model::submit(&ctx.db, &user, Submission::try_from(body)?).await?;
+    Ok((StatusCode::CREATED, Json(KycView::from(&application))).into_response())
+}
+
+/// `GET /kyc/` → the current application, 404 if none.
+async fn current(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
+    let application = kyc::Model::current_for(&ctx.db, user.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No KYC application submitted yet".into()))?;
+    Ok(Json(KycView::from(&application)).into_response())
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/kyc")
+        .add("/", get(current).post(submit))
+}

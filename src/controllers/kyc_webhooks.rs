@@ -1,0 +1,50 @@
+//! `POST /api/v1/webhooks/kyc/{onfido,jumio,sumsub}/`: identity providers
+//! report verification results. The raw body is verified before it is parsed.
+
+use axum::{
+    extract::{Path, Request, State},
+    http::HeaderMap,
+    response::IntoResponse,
+    Json,
+};
+use loco_rs::prelude::{post, AppContext, Routes};
+use serde_json::json;
+
+use super::extract::read_body;
+use crate::{
+    domain::{crypto::sha256_hex, kyc_provider},
+    errors::{ApiError, ApiResult},
+    limits::Limiters,
+    models::kyc,
+    settings::AppSettings,
+};
+
+async fn receive(
+    State(ctx): State<AppContext>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult {
+    let provider = kyc_provider::Provider::from_path(&name).ok_or_else(ApiError::not_found)?;
+    let app = AppSettings::get(&ctx);
+    let secret = app.settings.provider_secret(provider);
+    if secret.is_empty() {
+        return Err(ApiError::not_found());
+    }
+    Limiters::get(&ctx).provider(provider.name())?;
+    let body = read_body(req, app.settings.json_max_body_bytes).await?;
+    let invalid = |e: kyc_provider::WebhookError| {
+        tracing::warn!(provider = provider.name(), error = %e, "KYC webhook refused");
+        ApiError::BadRequest(e.message().into())
+    };
+    kyc_provider::verify(provider, secret, &headers, &body).map_err(invalid)?;
+    let event = kyc_provider::parse(provider, &body).map_err(invalid)?;
+    let outcome = kyc::apply_provider_event(&ctx.db, &event, sha256_hex(&body)).await?;
+    Ok(Json(json!({ "status": outcome.as_str() })).into_response())
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/webhooks/kyc")
+        .add("/{provider}", post(receive))
+}

@@ -1,0 +1,66 @@
+//! `/api/v1/webhook/secret/`: the business reads or rotates its key.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use loco_rs::prelude::{get, AppContext, Routes};
+
+use super::extract::CurrentUser;
+use crate::{
+    errors::{ApiError, ApiResult},
+    models::{kyc, users, webhook_secrets},
+    settings::AppSettings,
+    views::webhook_secret::{IssuedSecretView, SecretView},
+};
+
+async fn require_approved_kyc(ctx: &AppContext, user: &users::Model) -> ApiResult<()> {
+    if kyc::Model::is_approved(&ctx.db, user.id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            error: "KYC approval required".into(),
+            message: Some(
+                "You must complete and have your KYC approved before using webhooks.".into(),
+            ),
+        })
+    }
+}
+
+/// `GET` → 200 `{"secret_key", "is_active", "expires_at"}`; 403 without approved KYC.
+async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
+    require_approved_kyc(&ctx, &user).await?;
+    let (row, key) = webhook_secrets::current(&ctx.db, &AppSettings::get(&ctx), user.id).await?;
+    Ok(Json(SecretView {
+        secret_key: key.expose().to_string(),
+        is_active: row.is_active,
+        expires_at: row.expires_at,
+    })
+    .into_response())
+}
+
+/// `POST` → 201 `created` for the first key, 200 `regenerated` after; the
+/// previous key keeps working for the grace window.
+async fn rotate(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
+    require_approved_kyc(&ctx, &user).await?;
+    let app = AppSettings::get(&ctx);
+    let (row, key, first) = webhook_secrets::rotate(&ctx.db, &app, user.id).await?;
+    let (status, label) = if first {
+        (StatusCode::CREATED, "created")
+    } else {
+        (StatusCode::OK, "regenerated")
+    };
+    Ok((
+        status,
+        Json(IssuedSecretView {
+            secret_key: key.expose().to_string(),
+            message: "Store this secret safely. Do not share it.",
+            status: label,
+            expires_at: row.expires_at,
+        }),
+    )
+        .into_response())
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/webhook/secret")
+        .add("/", get(show).post(rotate))
+}
