@@ -16,7 +16,10 @@ use migration::Migrator;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::{controllers, limits::Limiters, settings::AppSettings, tasks, workers};
+use crate::{
+    controllers, limits::Limiters, settings::AppSettings, tasks, workers,
+    workers::order_writer::OrderWriter,
+};
 
 pub struct App;
 
@@ -47,6 +50,7 @@ impl Hooks for App {
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
         ctx.shared_store
             .insert(Arc::new(Limiters::new(&settings.settings)));
+        ctx.shared_store.insert(Arc::new(OrderWriter::default()));
         AppSettings::install(&ctx, settings);
         Ok(ctx)
     }
@@ -62,13 +66,21 @@ impl Hooks for App {
             .add_route(controllers::admin_kyc::routes())
             .add_route(controllers::webhook_secret::routes())
             .add_route(controllers::kyc_webhooks::routes())
+            .add_route(controllers::order_webhook::routes())
+            .add_route(controllers::orders::routes())
     }
 
     /// JSON 404/405 for unknown routes, and every path answers with or without
     /// its trailing slash (the path is normalised before routing, so a POST
     /// body is never lost to a redirect).
-    async fn after_routes(router: AxumRouter, _ctx: &AppContext) -> Result<AxumRouter> {
+    async fn after_routes(router: AxumRouter, ctx: &AppContext) -> Result<AxumRouter> {
+        crate::metrics::handle();
         let inner = router
+            .route(
+                "/metrics",
+                axum::routing::get(crate::metrics::render).with_state(ctx.clone()),
+            )
+            .layer(axum::middleware::from_fn(crate::metrics::track))
             .fallback(controllers::not_found)
             .method_not_allowed_fallback(controllers::method_not_allowed);
         Ok(AxumRouter::new()

@@ -4,6 +4,7 @@ pub mod domain;
 pub mod errors;
 pub mod limits;
 pub mod mailers;
+pub mod metrics;
 pub mod models;
 pub mod settings;
 pub mod tasks;

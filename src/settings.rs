@@ -70,6 +70,8 @@ pub struct Settings {
     pub webhook_timestamp_tolerance_secs: u64,
     pub outbox_max_attempts: i32,
     pub outbox_poll_ms: u64,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Secret<String>,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             webhook_timestamp_tolerance_secs: 300,
             outbox_max_attempts: 8,
             outbox_poll_ms: 1000,
+            metrics_token: Secret::new(String::new()),
         }
     }
 }

@@ -19,7 +19,10 @@ use crate::{
         kyc::{self, Actor, Decision},
         users,
     },
-    views::kyc::{AdminKycView, AuditView, Page},
+    views::{
+        kyc::{AdminKycView, AuditView},
+        Page,
+    },
 };
 
 #[derive(Deserialize)]

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod extract;
 pub mod kyc;
 pub mod kyc_webhooks;
+pub mod order_webhook;
+pub mod orders;
 pub mod pagination;
 pub mod webhook_secret;
 

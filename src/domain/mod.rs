@@ -10,6 +10,7 @@ pub mod password;
 pub mod phone;
 pub mod secret;
 pub mod token;
+pub mod tracking;
 
 use std::fmt;
 

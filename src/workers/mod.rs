@@ -1,2 +1,3 @@
 //! Background work that runs beside the server.
+pub mod order_writer;
 pub mod outbox;

@@ -178,3 +178,52 @@ pub async fn current_secret(server: &TestServer, token: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// An approved company's JWT and webhook key.
+pub async fn given_an_approved_company_key(
+    server: &TestServer,
+    ctx: &AppContext,
+    email: &str,
+) -> (String, String) {
+    let (token, _) = given_an_approved_business(server, ctx, email).await;
+    let key = current_secret(server, &token).await;
+    (token, key)
+}
+
+pub fn sign(key: &str, body: &[u8]) -> String {
+    order_fellow::domain::crypto::hmac_sha256_hex(key.as_bytes(), body)
+}
+
+pub fn order_body(external_id: Option<&str>) -> Value {
+    let mut body = json!({
+        "customer_details": {"name": "John Doe", "email": "john@example.com", "phone": "+2348123456789"},
+        "item_summary": "iPhone 15 x2",
+        "address": "123 Main St, Lagos",
+        "tracking_status": "PENDING",
+    });
+    if let Some(id) = external_id {
+        body["external_order_id"] = json!(id);
+    }
+    body
+}
+
+/// POSTs `body` to the order webhook, signed with `key`.
+pub async fn post_order(server: &TestServer, key: &str, body: &Value) -> axum_test::TestResponse {
+    let raw = serde_json::to_vec(body).unwrap();
+    post_signed(server, "/api/v1/webhooks/orders/", key, &raw).await
+}
+
+pub async fn post_signed(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    raw: &[u8],
+) -> axum_test::TestResponse {
+    server
+        .post(path)
+        .add_header("x-api-key", key.to_string())
+        .add_header("x-webhook-signature", sign(key, raw))
+        .content_type("application/json")
+        .bytes(raw.to_vec().into())
+        .await
+}

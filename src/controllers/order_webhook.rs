@@ -1,0 +1,392 @@
+//! `POST /api/v1/webhooks/orders/` (and `/status/`): e-commerce companies send
+//! orders signed with their webhook secret. Checks, in order: the key (401),
+//! its expiry (401, after replacing it once), the rate limit (429), the body
+//! size (413), the signature over the raw bytes (401), then the JSON (400).
+
+use axum::{
+    body::Bytes,
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use loco_rs::prelude::{post, AppContext, Routes};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::extract::{parse_json, read_body};
+use crate::{
+    domain::{
+        api_key::ApiKey,
+        crypto::{verify_hmac_hex, MacAlg},
+        email::Email,
+        phone::Phone,
+        tracking::TrackingStatus,
+        DomainError,
+    },
+    errors::{ApiError, FieldCheck},
+    limits::Limiters,
+    models::{
+        orders::{self, Accepted, NewOrder, Source},
+        webhook_secrets::{self, KeyCheck},
+    },
+    settings::AppSettings,
+    views::orders::{IntakeView, OrderView},
+    workers::order_writer::OrderWriter,
+};
+
+pub const INVALID_KEY: &str = "Invalid API key";
+pub const EXPIRED_KEY: &str =
+    "Webhook secret expired. A new secret has been generated; fetch it from GET /api/v1/webhook/secret/.";
+pub const INVALID_SIGNATURE: &str = "Invalid signature";
+pub const STALE_TIMESTAMP: &str = "Timestamp outside tolerance";
+
+/// A refused delivery: logged once with its reason and the key's prefix only.
+struct Refusal {
+    reason: &'static str,
+    key_prefix: Option<String>,
+    error: ApiError,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, error: ApiError) -> Self {
+        Self {
+            reason,
+            key_prefix: None,
+            error,
+        }
+    }
+
+    fn key(mut self, key: &ApiKey) -> Self {
+        self.key_prefix = Some(key.prefix());
+        self
+    }
+
+    fn respond(self) -> Response {
+        metrics::counter!("orders_rejected_total", "reason" => self.reason).increment(1);
+        tracing::warn!(
+            reason = self.reason,
+            key = self.key_prefix.as_deref().unwrap_or("-"),
+            status = self.error.status().as_u16(),
+            "order webhook refused"
+        );
+        self.error.into_response()
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        let reason = match &error {
+            ApiError::Validation(_) => "invalid_fields",
+            ApiError::BadRequest(_) => "invalid_json",
+            ApiError::PayloadTooLarge => "too_large",
+            ApiError::NotFound(_) => "unknown_order",
+            ApiError::Conflict { .. } => "illegal_transition",
+            ApiError::RateLimited { .. } => "rate_limited",
+            _ => "error",
+        };
+        Self::new(reason, error)
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The company behind a correctly signed request, and the raw body.
+async fn authenticate(
+    ctx: &AppContext,
+    app: &AppSettings,
+    headers: &HeaderMap,
+    req: Request,
+) -> Result<(i64, ApiKey, Bytes), Refusal> {
+    let invalid_key = || Refusal::new("invalid_key", ApiError::Unauthorized(INVALID_KEY.into()));
+    let key = header(headers, "x-api-key")
+        .and_then(|raw| ApiKey::parse(raw).ok())
+        .ok_or_else(invalid_key)?;
+    let secret = match webhook_secrets::check_cached(&ctx.db, &key)
+        .await
+        .map_err(|e| Refusal::from(ApiError::from(e)))?
+    {
+        KeyCheck::Active(row) | KeyCheck::Grace(row) => row,
+        KeyCheck::Expired(row) => {
+            webhook_secrets::replace_expired(&ctx.db, app, &row)
+                .await
+                .map_err(Refusal::from)?;
+            return Err(
+                Refusal::new("expired_key", ApiError::Unauthorized(EXPIRED_KEY.into())).key(&key),
+            );
+        }
+        KeyCheck::Unknown => return Err(invalid_key().key(&key)),
+    };
+    Limiters::get(ctx)
+        .order(&secret.secret_hash)
+        .map_err(|e| Refusal::from(e).key(&key))?;
+    let body = read_body(req, app.settings.order_max_body_bytes)
+        .await
+        .map_err(|e| Refusal::from(e).key(&key))?;
+    verify_signature(app, headers, &key, &body).map_err(|r| r.key(&key))?;
+    Ok((secret.user_id, key, body))
+}
+
+/// `X-Webhook-Signature: <hex>` or `sha256=<hex>`, any case, over the raw
+/// body — or over `"<timestamp>.<body>"` when `X-Webhook-Timestamp` is sent.
+fn verify_signature(
+    app: &AppSettings,
+    headers: &HeaderMap,
+    key: &ApiKey,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let bad = || {
+        Refusal::new(
+            "bad_signature",
+            ApiError::Unauthorized(INVALID_SIGNATURE.into()),
+        )
+    };
+    let raw = header(headers, "x-webhook-signature").ok_or_else(bad)?;
+    let sig = raw
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("sha256="))
+        .map_or(raw, |_| &raw[7..]);
+    let key_bytes = key.expose().as_bytes();
+    let ok = match header(headers, "x-webhook-timestamp") {
+        None => verify_hmac_hex(MacAlg::Sha256, key_bytes, &[body], sig),
+        Some(ts) => {
+            let tolerance =
+                i64::try_from(app.settings.webhook_timestamp_tolerance_secs).unwrap_or(300);
+            let fresh = ts
+                .parse::<i64>()
+                .is_ok_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= tolerance);
+            if !fresh {
+                return Err(Refusal::new(
+                    "stale_timestamp",
+                    ApiError::Unauthorized(STALE_TIMESTAMP.into()),
+                ));
+            }
+            verify_hmac_hex(MacAlg::Sha256, key_bytes, &[ts.as_bytes(), b".", body], sig)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+#[derive(Deserialize)]
+struct CustomerBody {
+    name: String,
+    email: String,
+    phone: String,
+}
+
+#[derive(Deserialize)]
+struct OrderBody {
+    customer_details: CustomerBody,
+    item_summary: String,
+    address: String,
+    #[serde(default)]
+    tracking_status: Option<String>,
+    #[serde(default)]
+    external_order_id: Option<String>,
+}
+
+fn text(raw: &str, max: usize) -> Result<String, DomainError> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Err(DomainError::new("This field may not be blank."));
+    }
+    if v.chars().count() > max {
+        return Err(DomainError::new(format!(
+            "Ensure this field has no more than {max} characters."
+        )));
+    }
+    Ok(v.to_string())
+}
+
+/// An opaque client key: 1–128 visible ASCII characters.
+fn client_key(raw: &str) -> Result<String, DomainError> {
+    let v = raw.trim();
+    if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(DomainError::new("Use 1 to 128 visible ASCII characters."));
+    }
+    Ok(v.to_string())
+}
+
+fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<NewOrder, ApiError> {
+    let mut c = FieldCheck::new();
+    let name = c.take(
+        "customer_details.name",
+        text(&body.customer_details.name, 200),
+    );
+    let email = c.take(
+        "customer_details.email",
+        Email::parse(&body.customer_details.email),
+    );
+    let phone = c.take(
+        "customer_details.phone",
+        Phone::parse(&body.customer_details.phone),
+    );
+    let items = c.take("item_summary", text(&body.item_summary, 2000));
+    let address = c.take("address", text(&body.address, 1000));
+    let status = match body.tracking_status.as_deref() {
+        None => Some(TrackingStatus::Pending),
+        Some(s) => c.take("tracking_status", TrackingStatus::parse(s)),
+    };
+    let external = match body.external_order_id.as_deref() {
+        None => Some(None),
+        Some(e) => c.take("external_order_id", client_key(e)).map(Some),
+    };
+    let idempotency = match header(headers, "idempotency-key") {
+        None => Some(None),
+        Some(k) => c.take("Idempotency-Key", client_key(k)).map(Some),
+    };
+    c.finish()?;
+    match (
+        name,
+        email,
+        phone,
+        items,
+        address,
+        status,
+        external,
+        idempotency,
+    ) {
+        (
+            Some(name),
+            Some(email),
+            Some(phone),
+            Some(items),
+            Some(address),
+            Some(status),
+            Some(external),
+            Some(idempotency),
+        ) => Ok(NewOrder {
+            user_id,
+            pid: Uuid::new_v4(),
+            external_order_id: external,
+            idempotency_key: idempotency,
+            customer_name: name,
+            customer_email: email,
+            customer_phone: phone,
+            item_summary: items,
+            address,
+            tracking_status: status,
+        }),
+        _ => Err(ApiError::internal(
+            "field check passed with a missing value",
+        )),
+    }
+}
+
+/// `POST /webhooks/orders/` → 201 `{"status": "success", "order_id"}`, or
+/// 200 `{"status": "duplicate", "order_id"}` for a repeat.
+async fn receive(State(ctx): State<AppContext>, headers: HeaderMap, req: Request) -> Response {
+    let app = AppSettings::get(&ctx);
+    let result = async {
+        let (user_id, key, body) = authenticate(&ctx, &app, &headers, req).await?;
+        let order = parse_json::<OrderBody>(&body)
+            .and_then(|b| parse_order(user_id, &headers, b))
+            .map_err(|e| Refusal::from(e).key(&key))?;
+        OrderWriter::get(&ctx)
+            .submit(&ctx, order)
+            .await
+            .map_err(Refusal::from)
+    }
+    .await;
+    match result {
+        Ok(Accepted::Created(id)) => (
+            StatusCode::CREATED,
+            Json(IntakeView {
+                status: "success",
+                order_id: id,
+            }),
+        )
+            .into_response(),
+        Ok(Accepted::Duplicate(id)) => (
+            StatusCode::OK,
+            Json(IntakeView {
+                status: "duplicate",
+                order_id: id,
+            }),
+        )
+            .into_response(),
+        Err(refusal) => refusal.respond(),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    #[serde(default)]
+    order_id: Option<String>,
+    #[serde(default)]
+    external_order_id: Option<String>,
+    tracking_status: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /webhooks/orders/status/` → 200 with the order; 409 when the move is refused.
+async fn update_status(
+    State(ctx): State<AppContext>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let app = AppSettings::get(&ctx);
+    let result = async {
+        let (user_id, key, body) = authenticate(&ctx, &app, &headers, req).await?;
+        let fail = |e: ApiError| Refusal::from(e).key(&key);
+        let b = parse_json::<StatusBody>(&body).map_err(fail)?;
+        let to = TrackingStatus::parse(&b.tracking_status)
+            .map_err(|e| fail(ApiError::field("tracking_status", e.0)))?;
+        let note = note(b.note.as_deref()).map_err(fail)?;
+        let order = match (b.order_id.as_deref(), b.external_order_id.as_deref()) {
+            (Some(id), _) => {
+                let pid = Uuid::parse_str(id.trim()).map_err(|_| fail(ApiError::not_found()))?;
+                orders::Model::find_for_company(&ctx.db, user_id, pid).await
+            }
+            (None, Some(ext)) => {
+                orders::Model::find_by_external_id(&ctx.db, user_id, ext.trim()).await
+            }
+            (None, None) => Err(ApiError::field(
+                "order_id",
+                "Send order_id or external_order_id.",
+            )),
+        }
+        .map_err(fail)?;
+        orders::change_status(&ctx.db, &app, order, to, note, Source::Webhook)
+            .await
+            .map_err(fail)
+    }
+    .await;
+    match result {
+        Ok(order) => Json(OrderView::from(&order)).into_response(),
+        Err(refusal) => refusal.respond(),
+    }
+}
+
+/// An optional note of at most 500 characters.
+///
+/// # Errors
+/// 400 when longer.
+pub fn note(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) if n.chars().count() <= 500 => Ok(Some(n.to_string())),
+        Some(_) => Err(ApiError::field(
+            "note",
+            "Ensure this field has no more than 500 characters.",
+        )),
+    }
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .prefix("/api/v1/webhooks/orders")
+        .add("/", post(receive))
+        .add("/status", post(update_status))
+}

@@ -1,0 +1,457 @@
+//! Orders: accepted in batches (one transaction writes the orders, their
+//! first history rows and their customers' confirmation e-mails), listed and
+//! moved forward by their company only.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait, Func, OnConflict},
+    ActiveValue::Set,
+    Condition, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
+    TransactionTrait,
+};
+use serde_json::json;
+
+pub use super::_entities::orders::{self, ActiveModel, Column, Entity, Model};
+use super::{
+    _entities::{order_status_changes as changes, users},
+    outbox::{self, NewMail},
+};
+use crate::{
+    domain::{
+        email::Email,
+        now,
+        phone::Phone,
+        tracking::{TrackingStatus, TransitionError},
+    },
+    errors::{ApiError, ApiResult},
+    mailers::Mail,
+    settings::AppSettings,
+};
+
+impl ActiveModelBehavior for ActiveModel {}
+impl ActiveModelBehavior for changes::ActiveModel {}
+
+/// An order as parsed from the webhook, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: i64,
+    pub pid: Uuid,
+    pub external_order_id: Option<String>,
+    /// The `Idempotency-Key` header, used only without an external id.
+    pub idempotency_key: Option<String>,
+    pub customer_name: String,
+    pub customer_email: Email,
+    pub customer_phone: Phone,
+    pub item_summary: String,
+    pub address: String,
+    pub tracking_status: TrackingStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum DedupeKey {
+    External(i64, String),
+    Idempotency(i64, String),
+}
+
+impl NewOrder {
+    fn dedupe_key(&self) -> Option<DedupeKey> {
+        match (&self.external_order_id, &self.idempotency_key) {
+            (Some(ext), _) => Some(DedupeKey::External(self.user_id, ext.clone())),
+            (None, Some(key)) => Some(DedupeKey::Idempotency(self.user_id, key.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The answer for one order of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    Created(Uuid),
+    /// A repeat of an order already stored: its id.
+    Duplicate(Uuid),
+}
+
+impl Model {
+    #[must_use]
+    pub fn status(&self) -> TrackingStatus {
+        TrackingStatus::parse(&self.tracking_status).unwrap_or(TrackingStatus::Pending)
+    }
+
+    /// The order `pid` of company `user_id`; another company's order is not found.
+    ///
+    /// # Errors
+    /// 404 when absent or not the company's.
+    pub async fn find_for_company<C: ConnectionTrait>(
+        db: &C,
+        user_id: i64,
+        pid: Uuid,
+    ) -> ApiResult<Self> {
+        Entity::find()
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::Pid.eq(pid))
+            .one(db)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
+    /// # Errors
+    /// 404 when the company has no order with this external id.
+    pub async fn find_by_external_id<C: ConnectionTrait>(
+        db: &C,
+        user_id: i64,
+        external_id: &str,
+    ) -> ApiResult<Self> {
+        Entity::find()
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::ExternalOrderId.eq(external_id))
+            .one(db)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
+    /// The status history, oldest first.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn history<C: ConnectionTrait>(&self, db: &C) -> Result<Vec<changes::Model>, DbErr> {
+        changes::Entity::find()
+            .filter(changes::Column::OrderId.eq(self.id))
+            .order_by_asc(changes::Column::Id)
+            .all(db)
+            .await
+    }
+}
+
+/// Filters for the company's order list.
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub status: Option<TrackingStatus>,
+    /// Matched against customer name, e-mail and external id, any case.
+    pub q: Option<String>,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// The company's orders, newest first.
+///
+/// # Errors
+/// On database failure.
+pub async fn list_for_company<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    query: &ListQuery,
+) -> ApiResult<(u64, Vec<Model>)> {
+    let mut select = Entity::find().filter(Column::UserId.eq(user_id));
+    if let Some(s) = query.status {
+        select = select.filter(Column::TrackingStatus.eq(s.as_str()));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let like = |c: Column| {
+            Expr::expr(Func::lower(Expr::col((Entity, c))))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(like(Column::CustomerName))
+                .add(like(Column::CustomerEmail))
+                .add(like(Column::ExternalOrderId)),
+        );
+    }
+    let count = select.clone().count(db).await?;
+    let rows = select
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .offset((query.page - 1) * query.page_size)
+        .limit(query.page_size)
+        .all(db)
+        .await?;
+    Ok((count, rows))
+}
+
+/// Stores a batch of orders in `txn`: repeats (of stored orders or within the
+/// batch) are answered with the original id and create nothing; each new
+/// order gets its first history row and its confirmation e-mail. The caller
+/// commits; on a unique violation (another server raced) it retries.
+///
+/// # Errors
+/// On database failure.
+pub async fn insert_batch<C: ConnectionTrait>(
+    txn: &C,
+    app: &AppSettings,
+    batch: &[NewOrder],
+) -> Result<Vec<Accepted>, DbErr> {
+    let mut answers: Vec<Option<Accepted>> = vec![None; batch.len()];
+    let mut first_with_key: HashMap<DedupeKey, usize> = HashMap::new();
+    let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
+    for (i, order) in batch.iter().enumerate() {
+        if let Some(key) = order.dedupe_key() {
+            match first_with_key.get(&key) {
+                Some(&j) => repeat_of[i] = Some(j),
+                None => {
+                    first_with_key.insert(key, i);
+                }
+            }
+        }
+    }
+    if !first_with_key.is_empty() {
+        let (mut ext, mut idem, mut users) = (vec![], vec![], vec![]);
+        for key in first_with_key.keys() {
+            match key {
+                DedupeKey::External(u, k) => {
+                    users.push(*u);
+                    ext.push(k.clone());
+                }
+                DedupeKey::Idempotency(u, k) => {
+                    users.push(*u);
+                    idem.push(k.clone());
+                }
+            }
+        }
+        let existing = Entity::find()
+            .filter(Column::UserId.is_in(users))
+            .filter(
+                Condition::any()
+                    .add(Column::ExternalOrderId.is_in(ext))
+                    .add(Column::IdempotencyKey.is_in(idem)),
+            )
+            .all(txn)
+            .await?;
+        for row in existing {
+            let keys = [
+                row.external_order_id
+                    .clone()
+                    .map(|k| DedupeKey::External(row.user_id, k)),
+                row.idempotency_key
+                    .clone()
+                    .map(|k| DedupeKey::Idempotency(row.user_id, k)),
+            ];
+            for key in keys.into_iter().flatten() {
+                if let Some(&i) = first_with_key.get(&key) {
+                    answers[i] = Some(Accepted::Duplicate(row.pid));
+                }
+            }
+        }
+    }
+
+    let fresh: Vec<&NewOrder> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| answers[*i].is_none() && repeat_of[*i].is_none())
+        .map(|(_, o)| o)
+        .collect();
+    if !fresh.is_empty() {
+        store_fresh(txn, app, &fresh).await?;
+    }
+    for (i, order) in batch.iter().enumerate() {
+        if answers[i].is_none() && repeat_of[i].is_none() {
+            answers[i] = Some(Accepted::Created(order.pid));
+        }
+    }
+    for i in 0..batch.len() {
+        if let Some(j) = repeat_of[i] {
+            answers[i] = answers[j].map(|a| match a {
+                Accepted::Created(p) | Accepted::Duplicate(p) => Accepted::Duplicate(p),
+            });
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Accepted::Duplicate(Uuid::nil())))
+        .collect())
+}
+
+async fn store_fresh<C: ConnectionTrait>(
+    txn: &C,
+    app: &AppSettings,
+    fresh: &[&NewOrder],
+) -> Result<(), DbErr> {
+    let t = now();
+    let rows = fresh.iter().map(|o| ActiveModel {
+        pid: Set(o.pid),
+        user_id: Set(o.user_id),
+        external_order_id: Set(o.external_order_id.clone()),
+        idempotency_key: Set(if o.external_order_id.is_some() {
+            None
+        } else {
+            o.idempotency_key.clone()
+        }),
+        customer_name: Set(o.customer_name.clone()),
+        customer_email: Set(o.customer_email.as_str().to_string()),
+        customer_phone: Set(o.customer_phone.as_str().to_string()),
+        item_summary: Set(o.item_summary.clone()),
+        address: Set(o.address.clone()),
+        tracking_status: Set(o.tracking_status.as_str().to_string()),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    });
+    // One statement for the batch; RETURNING gives the ids the history needs.
+    let mut insert = Entity::insert_many(rows).into_query();
+    insert.returning(sea_orm::sea_query::Query::returning().columns([Column::Id, Column::Pid]));
+    let backend = txn.get_database_backend();
+    let mut ids: HashMap<Uuid, i64> = HashMap::with_capacity(fresh.len());
+    for row in txn.query_all_raw(backend.build(&insert)).await? {
+        ids.insert(
+            row.try_get::<Uuid>("", "pid")?,
+            row.try_get::<i64>("", "id")?,
+        );
+    }
+
+    let mut companies: HashMap<i64, String> = HashMap::new();
+    let user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
+    for (id, name) in users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .column(users::Column::CompanyName)
+        .filter(users::Column::Id.is_in(user_ids))
+        .into_tuple::<(i64, String)>()
+        .all(txn)
+        .await?
+    {
+        companies.insert(id, name);
+    }
+
+    let history = fresh.iter().filter_map(|o| {
+        ids.get(&o.pid).map(|&order_id| changes::ActiveModel {
+            order_id: Set(order_id),
+            from_status: Set(None),
+            to_status: Set(o.tracking_status.as_str().to_string()),
+            note: Set(None),
+            source: Set("webhook".into()),
+            created_at: Set(t),
+            updated_at: Set(t),
+            ..Default::default()
+        })
+    });
+    changes::Entity::insert_many(history)
+        .exec_without_returning(txn)
+        .await?;
+
+    let mails = fresh.iter().map(|o| {
+        let company = companies.get(&o.user_id).map_or("", String::as_str);
+        NewMail::new(
+            Mail::OrderConfirmation,
+            o.customer_email.as_str(),
+            json!({
+                "customer_name": o.customer_name,
+                "company_name": company,
+                "order_id": o.pid,
+                "item_summary": o.item_summary,
+                "address": o.address,
+                "status": o.tracking_status.label(),
+            }),
+        )
+        .dedupe(format!("order:{}:confirmation", o.pid))
+        .into_active_model(&app.key)
+    });
+    outbox::Entity::insert_many(mails)
+        .on_conflict(
+            OnConflict::column(outbox::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Where a status change comes from, for the history.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    Webhook,
+    Api,
+}
+
+impl Source {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// Moves `order` to `to` (forward only; terminal statuses never move), records
+/// the change and queues exactly one status e-mail for it. Moving to the
+/// current status changes nothing.
+///
+/// # Errors
+/// 409 with the current status when the move is refused.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    order: Model,
+    to: TrackingStatus,
+    note: Option<String>,
+    source: Source,
+) -> ApiResult<Model> {
+    let txn = db.begin().await?;
+    // Re-read under lock: two updates at once must not both pass the check.
+    let order = Entity::find_by_id(order.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let from = order.status();
+    let changed = from.check_move(to).map_err(|e| {
+        let msg = match e {
+            TransitionError::Terminal(s) => {
+                format!("Order is {s}: its status can no longer change")
+            }
+            TransitionError::Backwards(s) => format!("Cannot move an order from {s} back to {to}"),
+        };
+        ApiError::conflict(msg, Some(from.to_string()))
+    })?;
+    if !changed {
+        txn.rollback().await?;
+        return Ok(order);
+    }
+    let t = now();
+    let company = users::Entity::find_by_id(order.user_id)
+        .one(&txn)
+        .await?
+        .map(|u| u.company_name)
+        .unwrap_or_default();
+    let mut am: ActiveModel = order.into();
+    am.tracking_status = Set(to.as_str().to_string());
+    am.updated_at = Set(t);
+    let order = am.update(&txn).await?;
+    changes::ActiveModel {
+        order_id: Set(order.id),
+        from_status: Set(Some(from.as_str().to_string())),
+        to_status: Set(to.as_str().to_string()),
+        note: Set(note.clone()),
+        source: Set(source.as_str().into()),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mail = NewMail::new(
+        Mail::OrderStatus,
+        order.customer_email.clone(),
+        json!({
+            "customer_name": order.customer_name,
+            "company_name": company,
+            "order_id": order.pid,
+            "item_summary": order.item_summary,
+            "status": to.as_str(),
+            "status_label": to.label(),
+            "note": note,
+        }),
+    )
+    .dedupe(format!("order:{}:status:{}", order.pid, to.as_str()));
+    outbox::enqueue(&txn, &app.key, mail).await?;
+    txn.commit().await?;
+    outbox::wake();
+    Ok(order)
+}

@@ -1,0 +1,2 @@
+mod outbox;
+mod settings;

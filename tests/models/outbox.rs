@@ -1,0 +1,164 @@
+//! The outbox: queued in the caller's transaction, delivered by the worker,
+//! retried with backoff, given up on after the bounded number of tries.
+use chrono::Duration;
+use order_fellow::{
+    domain::now,
+    mailers::Mail,
+    models::outbox::{self, NewMail, FAILED, PENDING, SENT},
+    settings::AppSettings,
+    workers::outbox::deliver_due,
+};
+use sea_orm::{sea_query::Expr, EntityTrait, TransactionTrait};
+use serde_json::json;
+
+use crate::support::*;
+
+fn confirmation(to: &str) -> NewMail {
+    NewMail::new(
+        Mail::OrderConfirmation,
+        to,
+        json!({"customer_name": "Ada", "company_name": "Shop", "order_id": "o-1", "item_summary": "Tea", "address": "Lagos", "status": "Pending"}),
+    )
+}
+
+async fn only_row(ctx: &loco_rs::app::AppContext) -> outbox::Model {
+    let rows = outbox::Entity::find().all(&ctx.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    rows.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_queued_mail_is_delivered_once_and_its_payload_blanked() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        outbox::enqueue(&ctx.db, &app.key, confirmation("ada@example.com"))
+            .await
+            .unwrap();
+        let row = only_row(&ctx).await;
+        assert_eq!(row.status, PENDING);
+        assert!(!row.payload.contains("Ada"), "payload is encrypted at rest");
+
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 0, "never twice");
+        let row = only_row(&ctx).await;
+        assert_eq!(row.status, SENT);
+        assert!(row.payload.is_empty());
+        assert!(row.sent_at.is_some());
+        assert_eq!(mails_to(&ctx, "ada@example.com").await.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_mail_queued_in_a_rolled_back_transaction_never_exists() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        let txn = ctx.db.begin().await.unwrap();
+        outbox::enqueue(&txn, &app.key, confirmation("ada@example.com"))
+            .await
+            .unwrap();
+        txn.rollback().await.unwrap();
+        assert!(outbox::Entity::find()
+            .all(&ctx.db)
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_dedupe_key_is_queued_once() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        for _ in 0..3 {
+            outbox::enqueue(
+                &ctx.db,
+                &app.key,
+                confirmation("ada@example.com").dedupe("order:1:confirmation"),
+            )
+            .await
+            .unwrap();
+        }
+        only_row(&ctx).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_later_with_backoff_then_given_up() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        // An address the transport refuses: every attempt fails.
+        outbox::enqueue(&ctx.db, &app.key, confirmation("not an address"))
+            .await
+            .unwrap();
+        let before = now();
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
+        let row = only_row(&ctx).await;
+        assert_eq!((row.status.as_str(), row.attempts), (PENDING, 1));
+        assert!(
+            row.next_attempt_at >= before + Duration::seconds(2),
+            "backoff"
+        );
+        assert!(row.last_error.is_some());
+        assert!(row.locked_until.is_none());
+
+        // Not due yet: nothing happens.
+        deliver_due(&ctx).await.unwrap();
+        assert_eq!(only_row(&ctx).await.attempts, 1);
+
+        let max = app.settings.outbox_max_attempts;
+        for _ in 1..max {
+            outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::NextAttemptAt,
+                    Expr::value(now() - Duration::seconds(1)),
+                )
+                .exec(&ctx.db)
+                .await
+                .unwrap();
+            deliver_due(&ctx).await.unwrap();
+        }
+        let row = only_row(&ctx).await;
+        assert_eq!((row.status.as_str(), row.attempts), (FAILED, max));
+        let (pending, failed) = outbox::counts(&ctx.db).await.unwrap();
+        assert_eq!((pending, failed), (0, 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_leased_by_another_worker_is_left_alone_until_the_lease_ends() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        outbox::enqueue(&ctx.db, &app.key, confirmation("ada@example.com"))
+            .await
+            .unwrap();
+        let id = only_row(&ctx).await.id;
+        // A worker that crashed mid-send left its lease behind.
+        assert!(outbox::claim(&ctx.db, id, Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(outbox::claim(&ctx.db, id, Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::LockedUntil,
+                Expr::value(now() - Duration::seconds(1)),
+            )
+            .exec(&ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            deliver_due(&ctx).await.unwrap(),
+            1,
+            "picked up after the lease"
+        );
+    })
+    .await;
+}

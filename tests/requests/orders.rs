@@ -1,0 +1,146 @@
+//! The business's orders API: its own orders only.
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn create(
+    server: &loco_rs::TestServer,
+    key: &str,
+    ext: &str,
+    name: &str,
+    email: &str,
+) -> String {
+    let mut body = order_body(Some(ext));
+    body["customer_details"]["name"] = json!(name);
+    body["customer_details"]["email"] = json!(email);
+    let res = post_order(server, key, &body).await;
+    res.assert_status(StatusCode::CREATED);
+    res.json::<Value>()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_business_lists_its_orders_newest_first_with_filters() {
+    with_app(|server, ctx| async move {
+        let (token, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let a = create(&server, &key, "A-1", "Grace Hopper", "grace@navy.mil").await;
+        let b = create(&server, &key, "B-2", "Alan Turing", "alan@bletchley.uk").await;
+        let c = create(&server, &key, "C-3", "Ada Lovelace", "ada@engines.uk").await;
+        let (_, other) = given_an_approved_company_key(&server, &ctx, "other@example.com").await;
+        create(&server, &other, "X-1", "Grace Other", "grace@other.com").await;
+        let (k, v) = bearer(&token);
+        let get = |path: String| server.get(&path).add_header(k.clone(), v.clone());
+
+        let all = get("/api/v1/orders/".into()).await.json::<Value>();
+        assert_eq!(all["count"], 3);
+        let ids: Vec<&str> = all["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [c.as_str(), b.as_str(), a.as_str()]);
+
+        let page = get("/api/v1/orders/?page=1&page_size=2".into())
+            .await
+            .json::<Value>();
+        assert_eq!(page["results"].as_array().unwrap().len(), 2);
+        assert_eq!(page["next"], 2);
+
+        for (q, expected) in [("grace", &a), ("BLETCHLEY", &b), ("c-3", &c)] {
+            let found = get(format!("/api/v1/orders/?q={q}")).await.json::<Value>();
+            assert_eq!(found["count"], 1, "{q}");
+            assert_eq!(found["results"][0]["id"], expected.as_str());
+        }
+        let none = get("/api/v1/orders/?q=%25".into()).await.json::<Value>();
+        assert_eq!(none["count"], 0, "a literal % matches nothing");
+
+        let (kk, vv) = bearer(&token);
+        server
+            .patch(&format!("/api/v1/orders/{b}/"))
+            .add_header(kk, vv)
+            .json(&json!({"tracking_status": "SHIPPED"}))
+            .await
+            .assert_status_ok();
+        let shipped = get("/api/v1/orders/?status=shipped".into())
+            .await
+            .json::<Value>();
+        assert_eq!(shipped["count"], 1);
+        assert_eq!(shipped["results"][0]["id"], b.as_str());
+
+        for bad in ["?status=LOST", "?page=0", "?page_size=101"] {
+            get(format!("/api/v1/orders/{bad}"))
+                .await
+                .assert_status(StatusCode::BAD_REQUEST);
+        }
+        server
+            .get("/api/v1/orders/")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn another_companys_order_is_not_found() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let id = create(&server, &key, "A-1", "Grace", "grace@navy.mil").await;
+        let (other_token, _) =
+            given_an_approved_company_key(&server, &ctx, "other@example.com").await;
+        let (k, v) = bearer(&other_token);
+        for path in [
+            format!("/api/v1/orders/{id}/"),
+            format!("/api/v1/orders/{}/", uuid::Uuid::new_v4()),
+            "/api/v1/orders/42/".into(),
+        ] {
+            let res = server.get(&path).add_header(k.clone(), v.clone()).await;
+            res.assert_status(StatusCode::NOT_FOUND);
+            assert!(res.json::<Value>()["error"].is_string());
+        }
+        server
+            .patch(&format!("/api/v1/orders/{id}/"))
+            .add_header(k, v)
+            .json(&json!({"tracking_status": "CANCELLED"}))
+            .await
+            .assert_status(StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn patching_follows_the_same_transition_rules() {
+    with_app(|server, ctx| async move {
+        let (token, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let id = create(&server, &key, "A-1", "Grace", "grace@navy.mil").await;
+        let (k, v) = bearer(&token);
+        let patch = |body: Value| {
+            server
+                .patch(&format!("/api/v1/orders/{id}/"))
+                .add_header(k.clone(), v.clone())
+                .json(&body)
+        };
+        let ok = patch(json!({"tracking_status": "CANCELLED", "note": "customer asked"})).await;
+        ok.assert_status_ok();
+        let body = ok.json::<Value>();
+        assert_eq!(body["tracking_status"], "CANCELLED");
+        assert_eq!(body["history"][1]["note"], "customer asked");
+        assert_eq!(body["history"][1]["source"], "api");
+        let terminal = patch(json!({"tracking_status": "SHIPPED"})).await;
+        terminal.assert_status(StatusCode::CONFLICT);
+        assert_eq!(terminal.json::<Value>()["current_status"], "CANCELLED");
+        patch(json!({"tracking_status": "NOPE"}))
+            .await
+            .assert_status(StatusCode::BAD_REQUEST);
+        patch(json!({}))
+            .await
+            .assert_status(StatusCode::BAD_REQUEST);
+        let mails = mails_to(&ctx, "grace@navy.mil").await;
+        assert_eq!(mails.len(), 2);
+        assert!(mails[1].contains("Cancelled"));
+    })
+    .await;
+}
