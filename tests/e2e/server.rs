@@ -9,7 +9,10 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc, Mutex, OnceLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -125,7 +128,7 @@ impl ServerProcess {
             http,
             dir,
         };
-        server.spawn_and_wait().await?;
+        server.spawn_on_a_free_port().await?;
         Ok(server)
     }
 
@@ -172,7 +175,7 @@ impl ServerProcess {
     /// As [`ServerProcess::start`].
     pub async fn restart(&mut self) {
         self.kill_9();
-        self.spawn_and_wait()
+        self.spawn_on_a_free_port()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -208,7 +211,39 @@ impl ServerProcess {
         }
     }
 
-    async fn spawn_and_wait(&mut self) -> Result<(), String> {
+    /// Starts the server on its current port, or on a new one when something
+    /// else took that port in the meantime (the base URL changes then).
+    async fn spawn_on_a_free_port(&mut self) -> Result<(), String> {
+        let mut attempts = 0;
+        loop {
+            match self.spawn_and_wait().await {
+                Err(Start::PortTaken) if attempts < 3 => {
+                    attempts += 1;
+                    self.port = free_port().map_err(|e| format!("free port: {e}"))?;
+                    self.set_env("PORT", &self.port.to_string());
+                }
+                Err(Start::PortTaken) => {
+                    return Err(format!(
+                        "no free port after {attempts} attempts; server output:\n{}",
+                        self.output()
+                    ))
+                }
+                Err(Start::Failed(e)) => return Err(e),
+                Ok(()) => return Ok(()),
+            }
+        }
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        match self.env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.env.push((key.to_string(), value.to_string())),
+        }
+    }
+
+    async fn spawn_and_wait(&mut self) -> Result<(), Start> {
+        // Output accumulates across restarts: only a new bind failure counts.
+        let bind_failures = self.output().matches("AddrInUse").count();
         let mut child = Command::new(&self.binary)
             .args(["start", "--environment", "development"])
             .env_clear()
@@ -219,7 +254,7 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.binary.display()))?;
+            .map_err(|e| Start::Failed(format!("cannot start {}: {e}", self.binary.display())))?;
         let pipes = [
             child
                 .stdout
@@ -246,28 +281,67 @@ impl ServerProcess {
                     self.child = None;
                     // Let the reader threads catch the last lines.
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    return Err(format!(
+                    if self.output().matches("AddrInUse").count() > bind_failures {
+                        return Err(Start::PortTaken);
+                    }
+                    return Err(Start::Failed(format!(
                         "the server exited with {status} before answering /_ping; its output:\n{}",
                         self.output()
-                    ));
+                    )));
                 }
             }
             if let Ok(res) = self.http.get(&ping).send().await {
-                if res.status().is_success() {
+                if res.status().is_success() && self.owns_port() {
                     return Ok(());
                 }
             }
             if Instant::now() > deadline {
                 self.kill_9();
-                return Err(format!(
+                return Err(Start::Failed(format!(
                     "the server did not answer {ping} within {}s; its output:\n{}",
                     START_TIMEOUT.as_secs(),
                     self.output()
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    /// Whether the socket listening on our port is this child's (not another
+    /// process that took the port first). Where `/proc` cannot tell, trusts
+    /// the answer.
+    fn owns_port(&self) -> bool {
+        let Some(pid) = self.pid() else {
+            return false;
+        };
+        let Some(inode) = listening_inode(self.port) else {
+            return true;
+        };
+        let needle = format!("socket:[{inode}]");
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(true, |fds| {
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| target.to_string_lossy() == needle)
+        })
+    }
+}
+
+/// Why a start failed.
+enum Start {
+    /// Another process listens on the port: try another one.
+    PortTaken,
+    Failed(String),
+}
+
+/// The inode of the IPv4 socket listening on `port`, from `/proc/net/tcp`.
+fn listening_inode(port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // local_address, rem_address, st (0A = LISTEN), …, inode
+        (cols.len() > 9 && cols[1].ends_with(&local) && cols[3] == "0A")
+            .then(|| cols[9].to_string())
+    })
 }
 
 impl Drop for ServerProcess {
@@ -282,8 +356,31 @@ fn inherited() -> impl Iterator<Item = (String, String)> {
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_string(), v)))
 }
 
-/// A port nobody listens on right now (the OS picks it).
+/// A port nobody listens on right now. Taken below the OS's ephemeral range
+/// when it can be read, so that neither `bind(:0)` nor an outgoing connection
+/// of a concurrent test can be handed the same port before the server binds
+/// it; a per-process counter from a random start keeps our own servers apart.
 fn free_port() -> std::io::Result<u16> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static START: OnceLock<u32> = OnceLock::new();
+    const LOWEST: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&low| low > LOWEST + 1_000 && low <= u32::from(u16::MAX));
+    if let Some(low) = ephemeral_low {
+        let span = low - LOWEST;
+        let start = *START.get_or_init(|| uuid::Uuid::new_v4().as_u128() as u32 % span);
+        for _ in 0..500 {
+            let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            let Ok(port) = u16::try_from(LOWEST + offset) else {
+                continue;
+            };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -296,5 +393,38 @@ fn drain(mut pipe: Box<dyn Read + Send>, logs: &Mutex<Vec<u8>>) {
         logs.lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend_from_slice(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_differ_and_avoid_the_ephemeral_range() {
+        let (a, b) = (free_port().unwrap(), free_port().unwrap());
+        assert_ne!(a, b);
+        if let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
+            let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(a < low && b < low, "{a}, {b} should be below {low}");
+        }
+    }
+
+    #[test]
+    fn the_listening_socket_of_a_port_is_found_among_its_owners_fds() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Some(inode) = listening_inode(port) else {
+            return; // no /proc here: `owns_port` trusts the answer
+        };
+        let needle = format!("socket:[{inode}]");
+        let ours = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| target.to_string_lossy() == needle);
+        assert!(ours);
+        drop(listener);
+        assert_eq!(listening_inode(port), None);
     }
 }
