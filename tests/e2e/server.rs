@@ -244,7 +244,9 @@ impl ServerProcess {
     async fn spawn_and_wait(&mut self) -> Result<(), Start> {
         // Output accumulates across restarts: only a new bind failure counts.
         let bind_failures = self.output().matches("AddrInUse").count();
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        die_with_parent(&mut command);
+        let mut child = command
             .args(["start", "--environment", "development"])
             .env_clear()
             .envs(inherited())
@@ -349,6 +351,27 @@ impl Drop for ServerProcess {
         self.kill_9();
     }
 }
+
+/// Linux: the server gets SIGKILL when the thread that started it ends, so
+/// even a test binary killed by a timeout leaves no server behind (`Drop`
+/// covers every other exit).
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `prctl` is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 fn inherited() -> impl Iterator<Item = (String, String)> {
     INHERITED
