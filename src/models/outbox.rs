@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::Duration;
+use chrono::{Duration, SubsecRound};
 use sea_orm::{
     entity::prelude::*,
     sea_query::OnConflict,
@@ -151,10 +151,32 @@ pub async fn claim<C: ConnectionTrait>(
     id: i64,
     lease: Duration,
 ) -> Result<Option<Model>, DbErr> {
+    Ok(claim_batch(db, &[id], lease).await?.into_iter().next())
+}
+
+/// Leases the messages among `ids` that are still pending and free, in one
+/// statement, and returns them. The lease's expiry carries random
+/// microseconds, so it doubles as this worker's claim token.
+///
+/// # Errors
+/// On database failure.
+pub async fn claim_batch<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    lease: Duration,
+) -> Result<Vec<Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
     let t = now();
-    let res = Entity::update_many()
-        .col_expr(Column::LockedUntil, Expr::value(t + lease))
-        .filter(Column::Id.eq(id))
+    // Microsecond precision: what PostgreSQL stores, so the token compares equal.
+    let token = (t
+        + lease
+        + Duration::microseconds(i64::from(crate::domain::crypto::random_below(1_000_000))))
+    .trunc_subsecs(6);
+    Entity::update_many()
+        .col_expr(Column::LockedUntil, Expr::value(token))
+        .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::Status.eq(PENDING))
         .filter(
             sea_orm::Condition::any()
@@ -163,18 +185,22 @@ pub async fn claim<C: ConnectionTrait>(
         )
         .exec(db)
         .await?;
-    if res.rows_affected == 1 {
-        Entity::find_by_id(id).one(db).await
-    } else {
-        Ok(None)
-    }
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::LockedUntil.eq(token))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
 }
 
-/// Marks a message delivered and blanks its payload.
+/// Marks messages delivered and blanks their payloads, in one statement.
 ///
 /// # Errors
 /// On database failure.
-pub async fn mark_sent<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), DbErr> {
+pub async fn mark_sent<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let t = now();
     Entity::update_many()
         .col_expr(Column::Status, Expr::value(SENT))
@@ -186,7 +212,7 @@ pub async fn mark_sent<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), DbErr>
         )
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(t))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.is_in(ids.iter().copied()))
         .exec(db)
         .await?;
     Ok(())

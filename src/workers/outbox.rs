@@ -127,34 +127,37 @@ pub fn backoff(attempt: i32) -> Duration {
     Duration::seconds(base + jitter)
 }
 
-/// Delivers every message due now; returns how many were sent.
+/// Delivers every message due now, a leased batch at a time; returns how
+/// many were sent.
 ///
 /// # Errors
 /// On database failure (a failed send is recorded, not returned).
 pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     let app = AppSettings::get(ctx);
     let transport = Transport::from_context(ctx, &app)?;
-    let mut sent = 0;
+    let mut total = 0;
     loop {
-        let ids = outbox::due_ids(&ctx.db, 32).await?;
+        let ids = outbox::due_ids(&ctx.db, 64).await?;
         if ids.is_empty() {
-            return Ok(sent);
+            return Ok(total);
         }
-        for id in ids {
-            let Some(msg) = outbox::claim(&ctx.db, id, Duration::seconds(120)).await? else {
-                continue;
-            };
-            match deliver_one(&app, &transport, &msg).await {
+        let batch = outbox::claim_batch(&ctx.db, &ids, Duration::seconds(120)).await?;
+        if batch.is_empty() {
+            // Everything due is leased by another worker.
+            return Ok(total);
+        }
+        let mut sent = Vec::with_capacity(batch.len());
+        for msg in &batch {
+            match deliver_one(&app, &transport, msg).await {
                 Ok(outcome) => {
-                    outbox::mark_sent(&ctx.db, msg.id).await?;
-                    sent += 1;
+                    sent.push(msg.id);
                     tracing::info!(mail.id = msg.id, mail.template = %msg.template, "mail {outcome}");
                 }
                 Err(error) => {
                     let retry_at = now() + backoff(msg.attempts + 1);
                     let gave_up = outbox::mark_failed(
                         &ctx.db,
-                        &msg,
+                        msg,
                         &error,
                         retry_at,
                         app.settings.outbox_max_attempts,
@@ -164,6 +167,8 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
                 }
             }
         }
+        outbox::mark_sent(&ctx.db, &sent).await?;
+        total += sent.len();
     }
 }
 
