@@ -15,11 +15,14 @@ pub struct Row {
     pub memory: Memory,
 }
 
-/// The server's resident memory (`VmRSS`) and its peak (`VmHWM`), in kB.
+/// The server's resident memory (`VmRSS`), its peak (`VmHWM`) and the part
+/// of it that is heap and stacks (`RssAnon`; the rest is mapped files, such as
+/// SQLite's shared WAL index), in kB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Memory {
     pub rss_kb: Option<u64>,
     pub hwm_kb: Option<u64>,
+    pub anon_kb: Option<u64>,
 }
 
 impl Memory {
@@ -30,7 +33,7 @@ impl Memory {
             .unwrap_or_default()
     }
 
-    /// Parses the `VmRSS:` and `VmHWM:` lines (`VmRSS:\t   12345 kB`).
+    /// Parses the `VmRSS:`, `VmHWM:` and `RssAnon:` lines (`VmRSS:\t   12345 kB`).
     pub fn parse(status: &str) -> Self {
         let field = |name: &str| {
             status.lines().find_map(|line| {
@@ -41,6 +44,7 @@ impl Memory {
         Self {
             rss_kb: field("VmRSS"),
             hwm_kb: field("VmHWM"),
+            anon_kb: field("RssAnon"),
         }
     }
 }
@@ -54,7 +58,7 @@ fn megabytes(kb: Option<u64>) -> String {
     )
 }
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 10] = [
     "mode",
     "concurrency",
     "orders/s",
@@ -64,12 +68,13 @@ const HEADER: [&str; 9] = [
     "errors",
     "RSS MB",
     "HWM MB",
+    "anon MB",
 ];
 
 /// Renders the rows as an aligned plain-text table (first column left, the
 /// numbers right-aligned), one line per row after a header and a rule.
 pub fn render(rows: &[Row]) -> String {
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
@@ -82,6 +87,7 @@ pub fn render(rows: &[Row]) -> String {
                 r.errors.to_string(),
                 megabytes(r.memory.rss_kb),
                 megabytes(r.memory.hwm_kb),
+                megabytes(r.memory.anon_kb),
             ]
         })
         .collect();
@@ -129,18 +135,20 @@ mod tests {
             memory: Memory {
                 rss_kb: Some(51_200),
                 hwm_kb: None,
+                anon_kb: Some(20_480),
             },
         }
     }
 
     #[test]
     fn memory_is_read_from_proc_status_lines() {
-        let status = "Name:\torder_fellow-cli\nVmHWM:\t   81920 kB\nVmRSS:\t   40960 kB\n";
+        let status = "Name:\torder_fellow-cli\nVmHWM:\t   81920 kB\nVmRSS:\t   40960 kB\nRssAnon:\t   10240 kB\n";
         assert_eq!(
             Memory::parse(status),
             Memory {
                 rss_kb: Some(40_960),
-                hwm_kb: Some(81_920)
+                hwm_kb: Some(81_920),
+                anon_kb: Some(10_240),
             }
         );
         assert_eq!(Memory::parse("Name:\tx\n"), Memory::default());
@@ -169,6 +177,7 @@ mod tests {
         assert!(lines[2].contains("1.23"));
         assert!(lines[2].contains("150.50"));
         assert!(lines[2].contains("50.0"), "51200 kB is 50.0 MB: {table}");
-        assert!(lines[3].trim_end().ends_with('-'), "unknown HWM shows '-'");
+        assert!(lines[3].contains(" - "), "unknown HWM shows '-': {table}");
+        assert!(lines[3].trim_end().ends_with("20.0"));
     }
 }
