@@ -31,7 +31,7 @@ fmt:
 ## admin: create or promote an admin: make admin EMAIL=a@b.c PASSWORD='10+ chars'
 admin:
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin EMAIL=you@example.com PASSWORD='at least 10 chars'"; exit 2; }
-	ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
+	@ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
 
 ## bench: signed-order intake load test against the release server (BENCH_ARGS="--duration 30")
 bench:

@@ -124,12 +124,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether `err` is a unique-index violation (the one place that asks).
+#[must_use]
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         if matches!(err, DbErr::RecordNotFound(_)) {
             return Self::not_found();
         }
-        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+        if is_unique_violation(&err) {
             return Self::conflict("Resource already exists", None);
         }
         Self::internal(err)

@@ -11,6 +11,9 @@ use crate::{errors::ApiError, settings::Settings};
 pub struct Limiters {
     providers: Option<DefaultKeyedRateLimiter<&'static str>>,
     orders: Option<DefaultKeyedRateLimiter<String>>,
+    /// Login attempts at addresses that have no account, so that they are
+    /// throttled exactly like accounts are (no enumeration through 429s).
+    unknown_logins: Option<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Limiters {
@@ -25,7 +28,16 @@ impl Limiters {
                 .max(n);
             RateLimiter::keyed(Quota::per_second(n).allow_burst(burst))
         });
-        Self { providers, orders }
+        let unknown_logins = NonZeroU32::new(u32::try_from(s.login_max_failures).unwrap_or(0))
+            .and_then(|burst| {
+                let period = Duration::from_secs(s.login_window_secs.max(1)) / burst.get();
+                Quota::with_period(period).map(|q| RateLimiter::keyed(q.allow_burst(burst)))
+            });
+        Self {
+            providers,
+            orders,
+            unknown_logins,
+        }
     }
 
     /// # Panics
@@ -51,6 +63,24 @@ impl Limiters {
     /// 429 with `Retry-After` when over the limit.
     pub fn order(&self, key_hash: &String) -> Result<(), ApiError> {
         check(self.orders.as_ref(), key_hash)
+    }
+}
+
+impl Limiters {
+    /// One login attempt at an address without an account.
+    ///
+    /// # Errors
+    /// 429 when the address has used its budget.
+    pub fn unknown_login(&self, email: &str) -> Result<(), ApiError> {
+        if let Some(l) = &self.unknown_logins {
+            if l.len() > 100_000 {
+                l.retain_recent();
+            }
+        }
+        check(self.unknown_logins.as_ref(), &email.to_string()).map_err(|_| ApiError::RateLimited {
+            message: "Too many failed login attempts. Try again later.".into(),
+            retry_after: 60,
+        })
     }
 }
 

@@ -13,7 +13,10 @@ use super::{
     pagination::PageParams,
 };
 use crate::{
-    domain::kyc_status::{KycAction, KycStatus},
+    domain::{
+        kyc_status::{KycAction, KycStatus},
+        text,
+    },
     errors::{ApiError, ApiResult},
     models::{
         kyc::{self, Actor, Decision},
@@ -88,17 +91,7 @@ struct ReasonBody {
 }
 
 fn reason(raw: &str) -> Result<String, ApiError> {
-    let r = raw.trim();
-    if r.is_empty() {
-        return Err(ApiError::field("reason", "This field may not be blank."));
-    }
-    if r.chars().count() > 1000 {
-        return Err(ApiError::field(
-            "reason",
-            "Ensure this field has no more than 1000 characters.",
-        ));
-    }
-    Ok(r.to_string())
+    text::parse(raw, 1, 1000, true).map_err(|e| ApiError::field("reason", e.0))
 }
 
 async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Decision) -> ApiResult {

@@ -6,8 +6,9 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, CurrentUser};
 use crate::{
-    domain::{email::Email, otp::OtpCode, password::Password, token},
+    domain::{email::Email, otp::OtpCode, password::Password, text, token},
     errors::{ApiError, ApiResult, FieldCheck},
+    limits::Limiters,
     models::users::{self, Registration, INVALID_CODE},
     settings::AppSettings,
     views::{
@@ -24,22 +25,6 @@ struct RegisterBody {
     company_name: String,
 }
 
-/// Trimmed, non-empty, at most `max` characters.
-fn bounded_text(raw: &str, max: usize) -> Result<String, crate::domain::DomainError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Err(crate::domain::DomainError::new(
-            "This field may not be blank.",
-        ));
-    }
-    if v.chars().count() > max {
-        return Err(crate::domain::DomainError::new(format!(
-            "Ensure this field has no more than {max} characters."
-        )));
-    }
-    Ok(v.to_string())
-}
-
 impl TryFrom<RegisterBody> for Registration {
     type Error = ApiError;
 
@@ -47,8 +32,8 @@ impl TryFrom<RegisterBody> for Registration {
         let mut check = FieldCheck::new();
         let email = check.take("email", Email::parse(&b.email));
         let password = check.take("password", Password::parse(&b.password));
-        let full_name = check.take("full_name", bounded_text(&b.full_name, 150));
-        let company_name = check.take("company_name", bounded_text(&b.company_name, 200));
+        let full_name = check.take("full_name", text::line(&b.full_name, 150));
+        let company_name = check.take("company_name", text::line(&b.company_name, 200));
         check.finish()?;
         match (email, password, full_name, company_name) {
             (Some(email), Some(password), Some(full_name), Some(company_name)) => Ok(Self {
@@ -134,7 +119,14 @@ struct LoginBody {
 /// `POST /login/` → 200 with a JWT; 401, 403 (unverified) or 429 (throttled).
 async fn login(State(ctx): State<AppContext>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult {
     let app = AppSettings::get(&ctx);
-    let user = users::Model::login(&ctx.db, &app, &body.email, &body.password).await?;
+    let user = users::Model::login(
+        &ctx.db,
+        &app,
+        &Limiters::get(&ctx),
+        &body.email,
+        &body.password,
+    )
+    .await?;
     let token = token::issue(
         app.jwt_secret.expose(),
         app.jwt_ttl_secs,
@@ -187,8 +179,7 @@ async fn reset_password(
     let password =
         Password::parse(&body.new_password).map_err(|e| ApiError::field("new_password", e.0))?;
     let (email, code) = email_and_code(&body.email, &body.otp)?;
-    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, &password)
-        .await?;
+    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, password).await?;
     Ok(Json(MessageView {
         message: "Password has been reset. Log in with your new password.",
     })

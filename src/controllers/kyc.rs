@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, CurrentUser};
 use crate::{
-    domain::{country::Country, phone::Phone, DomainError},
+    domain::{country::Country, phone::Phone, text, DomainError},
     errors::{ApiError, ApiResult, FieldCheck},
     models::kyc::{self, Submission},
     views::kyc::KycView,
@@ -24,26 +24,8 @@ struct SubmitBody {
     contact_phone: Option<String>,
 }
 
-fn text(raw: &str, min: usize, max: usize) -> Result<String, DomainError> {
-    let v = raw.trim();
-    let n = v.chars().count();
-    if n < min.max(1) {
-        return Err(DomainError::new(if n == 0 {
-            "This field may not be blank.".to_string()
-        } else {
-            format!("Ensure this field has at least {min} characters.")
-        }));
-    }
-    if n > max {
-        return Err(DomainError::new(format!(
-            "Ensure this field has no more than {max} characters."
-        )));
-    }
-    Ok(v.to_string())
-}
-
 fn registration_number(raw: &str) -> Result<String, DomainError> {
-    let v = text(raw, 2, 64)?;
+    let v = text::parse(raw, 2, 64, false)?;
     if v.chars()
         .all(|c| c.is_ascii_alphanumeric() || " -/.".contains(c))
     {
@@ -72,13 +54,19 @@ impl TryFrom<SubmitBody> for Submission {
 
     fn try_from(b: SubmitBody) -> Result<Self, ApiError> {
         let mut c = FieldCheck::new();
-        let business_name = c.take("business_name", text(&b.business_name, 2, 200));
+        let business_name = c.take(
+            "business_name",
+            text::parse(&b.business_name, 2, 200, false),
+        );
         let registration_number = c.take(
             "registration_number",
             registration_number(&b.registration_number),
         );
         let country = c.take("country", Country::parse(&b.country));
-        let business_address = c.take("business_address", text(&b.business_address, 5, 500));
+        let business_address = c.take(
+            "business_address",
+            text::parse(&b.business_address, 5, 500, true),
+        );
         let website = match b.website.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(w) => c.take("website", website(w)).map(Some),

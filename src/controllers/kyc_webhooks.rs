@@ -31,13 +31,15 @@ async fn receive(
     if secret.is_empty() {
         return Err(ApiError::not_found());
     }
-    Limiters::get(&ctx).provider(provider.name())?;
     let body = read_body(req, app.settings.json_max_body_bytes).await?;
     let invalid = |e: kyc_provider::WebhookError| {
         tracing::warn!(provider = provider.name(), error = %e, "KYC webhook refused");
         ApiError::BadRequest(e.message().into())
     };
     kyc_provider::verify(provider, secret, &headers, &body).map_err(invalid)?;
+    // Counted after verification, so forged traffic cannot use up the
+    // provider's budget.
+    Limiters::get(&ctx).provider(provider.name())?;
     let event = kyc_provider::parse(provider, &body).map_err(invalid)?;
     let outcome = kyc::apply_provider_event(&ctx.db, &event, sha256_hex(&body)).await?;
     Ok(Json(json!({ "status": outcome.as_str() })).into_response())

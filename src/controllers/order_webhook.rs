@@ -21,8 +21,8 @@ use crate::{
         crypto::{verify_hmac_hex, MacAlg},
         email::Email,
         phone::Phone,
+        text,
         tracking::TrackingStatus,
-        DomainError,
     },
     errors::{ApiError, FieldCheck},
     limits::Limiters,
@@ -156,11 +156,10 @@ fn verify_signature(
     let ok = match header(headers, "x-webhook-timestamp") {
         None => verify_hmac_hex(MacAlg::Sha256, key_bytes, &[body], sig),
         Some(ts) => {
-            let tolerance =
-                i64::try_from(app.settings.webhook_timestamp_tolerance_secs).unwrap_or(300);
+            let tolerance = app.settings.webhook_timestamp_tolerance_secs;
             let fresh = ts
                 .parse::<i64>()
-                .is_ok_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= tolerance);
+                .is_ok_and(|t| chrono::Utc::now().timestamp().abs_diff(t) <= tolerance);
             if !fresh {
                 return Err(Refusal::new(
                     "stale_timestamp",
@@ -195,33 +194,11 @@ struct OrderBody {
     external_order_id: Option<String>,
 }
 
-fn text(raw: &str, max: usize) -> Result<String, DomainError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Err(DomainError::new("This field may not be blank."));
-    }
-    if v.chars().count() > max {
-        return Err(DomainError::new(format!(
-            "Ensure this field has no more than {max} characters."
-        )));
-    }
-    Ok(v.to_string())
-}
-
-/// An opaque client key: 1–128 visible ASCII characters.
-fn client_key(raw: &str) -> Result<String, DomainError> {
-    let v = raw.trim();
-    if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(DomainError::new("Use 1 to 128 visible ASCII characters."));
-    }
-    Ok(v.to_string())
-}
-
 fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<NewOrder, ApiError> {
     let mut c = FieldCheck::new();
     let name = c.take(
         "customer_details.name",
-        text(&body.customer_details.name, 200),
+        text::line(&body.customer_details.name, 200),
     );
     let email = c.take(
         "customer_details.email",
@@ -231,19 +208,22 @@ fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<New
         "customer_details.phone",
         Phone::parse(&body.customer_details.phone),
     );
-    let items = c.take("item_summary", text(&body.item_summary, 2000));
-    let address = c.take("address", text(&body.address, 1000));
+    let items = c.take(
+        "item_summary",
+        text::parse(&body.item_summary, 1, 2000, true),
+    );
+    let address = c.take("address", text::parse(&body.address, 1, 1000, true));
     let status = match body.tracking_status.as_deref() {
         None => Some(TrackingStatus::Pending),
         Some(s) => c.take("tracking_status", TrackingStatus::parse(s)),
     };
     let external = match body.external_order_id.as_deref() {
         None => Some(None),
-        Some(e) => c.take("external_order_id", client_key(e)).map(Some),
+        Some(e) => c.take("external_order_id", text::client_key(e)).map(Some),
     };
     let idempotency = match header(headers, "idempotency-key") {
         None => Some(None),
-        Some(k) => c.take("Idempotency-Key", client_key(k)).map(Some),
+        Some(k) => c.take("Idempotency-Key", text::client_key(k)).map(Some),
     };
     c.finish()?;
     match (
@@ -372,16 +352,9 @@ async fn update_status(
 /// An optional note of at most 500 characters.
 ///
 /// # Errors
-/// 400 when longer.
+/// 400 when longer, or holding control characters.
 pub fn note(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    match raw.map(str::trim).filter(|n| !n.is_empty()) {
-        None => Ok(None),
-        Some(n) if n.chars().count() <= 500 => Ok(Some(n.to_string())),
-        Some(_) => Err(ApiError::field(
-            "note",
-            "Ensure this field has no more than 500 characters.",
-        )),
-    }
+    text::optional(raw, 500).map_err(|e| ApiError::field("note", e.0))
 }
 
 pub fn routes() -> Routes {

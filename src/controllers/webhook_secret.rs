@@ -5,28 +5,14 @@ use loco_rs::prelude::{get, AppContext, Routes};
 
 use super::extract::CurrentUser;
 use crate::{
-    errors::{ApiError, ApiResult},
-    models::{kyc, users, webhook_secrets},
+    errors::ApiResult,
+    models::webhook_secrets,
     settings::AppSettings,
     views::webhook_secret::{IssuedSecretView, SecretView},
 };
 
-async fn require_approved_kyc(ctx: &AppContext, user: &users::Model) -> ApiResult<()> {
-    if kyc::Model::is_approved(&ctx.db, user.id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden {
-            error: "KYC approval required".into(),
-            message: Some(
-                "You must complete and have your KYC approved before using webhooks.".into(),
-            ),
-        })
-    }
-}
-
 /// `GET` → 200 `{"secret_key", "is_active", "expires_at"}`; 403 without approved KYC.
 async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
-    require_approved_kyc(&ctx, &user).await?;
     let (row, key) = webhook_secrets::current(&ctx.db, &AppSettings::get(&ctx), user.id).await?;
     Ok(Json(SecretView {
         secret_key: key.expose().to_string(),
@@ -39,7 +25,6 @@ async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> 
 /// `POST` → 201 `created` for the first key, 200 `regenerated` after; the
 /// previous key keeps working for the grace window.
 async fn rotate(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
-    require_approved_kyc(&ctx, &user).await?;
     let app = AppSettings::get(&ctx);
     let (row, key, first) = webhook_secrets::rotate(&ctx.db, &app, user.id).await?;
     let (status, label) = if first {

@@ -398,13 +398,10 @@ fn onfido_verdict(object: &Value, resource: &Value, status: Option<&str>) -> Ver
             .map(str::to_ascii_lowercase)
     };
     let result = field("result");
-    let sub_result = field("sub_result");
     let rejecting = |r: &&str| ONFIDO_REJECTING.contains(r);
-    // A `consider` document report whose sub-result is rejected/suspected/caution is a refusal.
-    let refusal = result
-        .as_deref()
-        .filter(rejecting)
-        .or_else(|| sub_result.as_deref().filter(rejecting));
+    // The contract maps CONSIDER to manual review whatever its sub-result:
+    // a human decides; only a rejecting result rejects outright.
+    let refusal = result.as_deref().filter(rejecting);
     match (result.as_deref(), refusal) {
         (Some("clear"), _) => Verdict::Approve,
         (Some(_), Some(why)) => reject(&onfido_reasons(object, why), Provider::Onfido, true),
@@ -1056,11 +1053,11 @@ mod tests {
     }
 
     #[test]
-    fn onfido_consider_with_a_rejecting_sub_result_rejects() {
+    fn onfido_consider_goes_to_manual_review_whatever_its_sub_result() {
         let mut body = onfido_check(json!("consider"), Value::Null);
         body["payload"]["object"]["sub_result"] = json!("suspected");
         let event = parse_json(Provider::Onfido, &body).unwrap();
-        assert_eq!(rejection(&event).0, "Verification failed (suspected)");
+        assert_eq!(event.verdict, Verdict::ManualReview);
     }
 
     #[test]

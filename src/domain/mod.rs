@@ -9,6 +9,7 @@ pub mod otp;
 pub mod password;
 pub mod phone;
 pub mod secret;
+pub mod text;
 pub mod token;
 pub mod tracking;
 

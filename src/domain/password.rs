@@ -47,6 +47,26 @@ impl Password {
     }
 }
 
+impl Password {
+    /// [`Password::hash`] off the async threads: argon2 is deliberately slow.
+    ///
+    /// # Panics
+    /// When the blocking pool is gone (runtime shutting down).
+    pub async fn hash_blocking(self) -> String {
+        tokio::task::spawn_blocking(move || self.hash())
+            .await
+            .expect("blocking pool available")
+    }
+}
+
+/// [`verify`] off the async threads.
+pub async fn verify_blocking(candidate: &str, phc: &str) -> bool {
+    let (candidate, phc) = (Secret::new(candidate.to_string()), phc.to_string());
+    tokio::task::spawn_blocking(move || verify(candidate.expose(), &phc))
+        .await
+        .unwrap_or(false)
+}
+
 /// Checks `candidate` against a stored PHC string. A malformed hash never matches.
 #[must_use]
 pub fn verify(candidate: &str, phc: &str) -> bool {

@@ -25,7 +25,7 @@ use crate::{
         now,
         phone::Phone,
     },
-    errors::{ApiError, ApiResult},
+    errors::{is_unique_violation, ApiError, ApiResult},
     mailers::Mail,
     settings::AppSettings,
 };
@@ -194,17 +194,10 @@ impl Model {
         match inserted {
             Ok(m) => Ok(m),
             // Two submissions at once: the partial unique index keeps one.
-            Err(e)
-                if matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-            {
-                Err(ApiError::conflict(
-                    "A KYC application is already pending",
-                    Some("pending".into()),
-                ))
-            }
+            Err(e) if is_unique_violation(&e) => Err(ApiError::conflict(
+                "A KYC application is already pending",
+                Some("pending".into()),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -256,6 +249,35 @@ impl Model {
             .order_by_asc(kyc_audit_logs::Column::Id)
             .all(db)
             .await?)
+    }
+}
+
+/// The 403 for a company without approved KYC.
+#[must_use]
+pub fn kyc_required() -> ApiError {
+    ApiError::Forbidden {
+        error: "KYC approval required".into(),
+        message: Some("You must complete and have your KYC approved before using webhooks.".into()),
+    }
+}
+
+/// Locks the company's newest application for the rest of `txn` and checks
+/// that it is approved. Secret changes take this lock first, like KYC
+/// transitions do, so a key can never be issued next to a suspension.
+///
+/// # Errors
+/// 403 when the company's KYC is not approved.
+pub async fn lock_approved<C: ConnectionTrait>(txn: &C, user_id: i64) -> ApiResult<()> {
+    let newest = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::Id)
+        .lock_exclusive()
+        .one(txn)
+        .await?;
+    if newest.is_some_and(|k| k.status() == KycStatus::Approved) {
+        Ok(())
+    } else {
+        Err(kyc_required())
     }
 }
 
@@ -396,14 +418,35 @@ pub async fn apply_provider_event(
 ) -> ApiResult<ProviderOutcome> {
     let provider = event.provider.name();
     let txn = db.begin().await?;
-    let mut q = Entity::find().lock_exclusive();
-    q = match &event.reference {
-        Reference::Application(pid) => q.filter(Column::Pid.eq(*pid)),
-        Reference::Applicant(id) => q
+    let row = match &event.reference {
+        Reference::Application(pid) => {
+            Entity::find()
+                .filter(Column::Pid.eq(*pid))
+                .lock_exclusive()
+                .one(&txn)
+                .await?
+        }
+        // The provider's applicant stands for the company: its verdict goes to
+        // the company's newest application (a resubmission has no applicant
+        // id of its own yet).
+        Reference::Applicant(id) => match Entity::find()
+            .filter(Column::Provider.eq(provider))
             .filter(Column::ProviderApplicantId.eq(id.as_str()))
-            .order_by_desc(Column::Id),
+            .one(&txn)
+            .await?
+        {
+            Some(known) => {
+                Entity::find()
+                    .filter(Column::UserId.eq(known.user_id))
+                    .order_by_desc(Column::Id)
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?
+            }
+            None => None,
+        },
     };
-    let Some(row) = q.one(&txn).await? else {
+    let Some(row) = row else {
         txn.rollback().await?;
         tracing::warn!(provider, reference = ?event.reference, "KYC webhook for an unknown application");
         return Ok(ProviderOutcome::Ignored);
@@ -465,14 +508,25 @@ pub async fn apply_provider_event(
         }
         Verdict::NoDecision => None,
     };
+    let mut outcome = ProviderOutcome::Processed;
     if let Some(decision) = decision {
+        let status = row.status();
         match apply_on(&txn, row, &decision, &actor).await {
-            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Ok(_) => {}
+            Err(ApiError::Conflict { .. }) => {
+                tracing::warn!(
+                    provider,
+                    action = decision.action.verb(),
+                    %status,
+                    "provider verdict refused by the state machine"
+                );
+                outcome = ProviderOutcome::Ignored;
+            }
             Err(e) => return Err(e),
         }
     }
     txn.commit().await?;
     webhook_secrets::changed();
     outbox::wake();
-    Ok(ProviderOutcome::Processed)
+    Ok(outcome)
 }

@@ -5,11 +5,8 @@ use std::sync::OnceLock;
 
 use chrono::{Duration, SubsecRound};
 use sea_orm::{
-    entity::prelude::*,
-    sea_query::OnConflict,
-    sea_query::{Expr, ExprTrait},
-    ActiveValue::Set,
-    ConnectionTrait, QueryOrder, QuerySelect,
+    entity::prelude::*, sea_query::Expr, sea_query::OnConflict, ActiveValue::Set, ConnectionTrait,
+    QueryOrder, QuerySelect,
 };
 use tokio::sync::Notify;
 
@@ -193,16 +190,14 @@ pub async fn claim_batch<C: ConnectionTrait>(
         .await
 }
 
-/// Marks messages delivered and blanks their payloads, in one statement.
+/// Marks a leased message delivered and blanks its payload. Only the holder
+/// of the lease (`msg.locked_until`) can; returns whether it did.
 ///
 /// # Errors
 /// On database failure.
-pub async fn mark_sent<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), DbErr> {
-    if ids.is_empty() {
-        return Ok(());
-    }
+pub async fn mark_sent<C: ConnectionTrait>(db: &C, msg: &Model) -> Result<bool, DbErr> {
     let t = now();
-    Entity::update_many()
+    let res = Entity::update_many()
         .col_expr(Column::Status, Expr::value(SENT))
         .col_expr(Column::SentAt, Expr::value(t))
         .col_expr(Column::Payload, Expr::value(""))
@@ -210,12 +205,13 @@ pub async fn mark_sent<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), Db
             Column::LockedUntil,
             Expr::value(Option::<DateTimeWithTimeZone>::None),
         )
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::Attempts, Expr::value(msg.attempts + 1))
         .col_expr(Column::UpdatedAt, Expr::value(t))
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::Id.eq(msg.id))
+        .filter(Column::LockedUntil.eq(msg.locked_until))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Records a failed attempt: retried at `retry_at`, or given up (`failed`)
@@ -249,6 +245,7 @@ pub async fn mark_failed<C: ConnectionTrait>(
         )
         .col_expr(Column::UpdatedAt, Expr::value(now()))
         .filter(Column::Id.eq(msg.id))
+        .filter(Column::LockedUntil.eq(msg.locked_until))
         .exec(db)
         .await?;
     Ok(gave_up)

@@ -17,7 +17,8 @@ use super::{
 };
 use crate::{
     domain::{email::Email, now, otp::OtpCode, password, password::Password},
-    errors::{ApiError, ApiResult},
+    errors::{is_unique_violation, ApiError, ApiResult},
+    limits::Limiters,
     mailers::Mail,
     settings::AppSettings,
 };
@@ -81,6 +82,8 @@ impl Model {
         app: &AppSettings,
         reg: Registration,
     ) -> ApiResult<()> {
+        // Hashed whether or not the address is taken: both answers cost the same.
+        let phc = reg.password.hash_blocking().await;
         let txn = db.begin().await?;
         if let Some(existing) = Self::find_by_email(&txn, &reg.email).await? {
             queue_account_exists(&txn, app, &existing).await?;
@@ -89,7 +92,7 @@ impl Model {
             let inserted = ActiveModel {
                 pid: Set(Uuid::new_v4()),
                 email: Set(reg.email.as_str().to_string()),
-                password: Set(reg.password.hash()),
+                password: Set(phc),
                 full_name: Set(reg.full_name),
                 company_name: Set(reg.company_name),
                 role: Set(ROLE_BUSINESS.to_string()),
@@ -159,14 +162,18 @@ impl Model {
     }
 
     /// Checks credentials. Unknown e-mail and wrong password answer alike (and
-    /// cost the same argon2 verification); after `login_max_failures` failures
-    /// in `login_window_secs` the account answers 429 until the window passes.
+    /// cost the same argon2 verification). Each attempt is counted before the
+    /// password is checked, in one statement, so parallel guesses cannot
+    /// overrun the budget: after `login_max_failures` attempts in
+    /// `login_window_secs` without a success the answer is 429 until the
+    /// window passes. Unknown addresses get the same budget, kept in memory.
     ///
     /// # Errors
     /// 401 bad credentials, 403 unverified e-mail, 429 throttled.
     pub async fn login(
         db: &DatabaseConnection,
         app: &AppSettings,
+        limits: &Limiters,
         email: &str,
         candidate: &str,
     ) -> ApiResult<Self> {
@@ -175,24 +182,33 @@ impl Model {
             Err(_) => None,
         };
         let Some(user) = user else {
-            let _ = password::verify(candidate, password::dummy_hash());
+            limits.unknown_login(&email.trim().to_lowercase())?;
+            let _ = password::verify_blocking(candidate, password::dummy_hash()).await;
             return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
         };
-        let s = &app.settings;
-        let t = now();
-        if let Some(start) = user.failed_login_window_start {
-            let window_end = start + Duration::seconds(s.login_window_secs as i64);
-            if user.failed_logins >= s.login_max_failures && window_end > t {
-                return Err(ApiError::RateLimited {
-                    message: "Too many failed login attempts. Try again later.".into(),
-                    retry_after: u64::try_from((window_end - t).num_seconds()).unwrap_or(1),
-                });
-            }
+        if !reserve_login_attempt(db, app, user.id).await? {
+            let window =
+                Duration::seconds(i64::try_from(app.settings.login_window_secs).unwrap_or(900));
+            let retry_after = user.failed_login_window_start.map_or(1, |start| {
+                std::cmp::max((start + window - now()).num_seconds(), 1)
+            });
+            return Err(ApiError::RateLimited {
+                message: "Too many failed login attempts. Try again later.".into(),
+                retry_after: u64::try_from(retry_after).unwrap_or(1),
+            });
         }
-        if !password::verify(candidate, &user.password) {
-            record_failed_login(db, app, user.id).await?;
+        if !password::verify_blocking(candidate, &user.password).await {
             return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
         }
+        Entity::update_many()
+            .col_expr(Column::FailedLogins, Expr::value(0))
+            .col_expr(
+                Column::FailedLoginWindowStart,
+                Expr::value(Option::<DateTimeWithTimeZone>::None),
+            )
+            .filter(Column::Id.eq(user.id))
+            .exec(db)
+            .await?;
         if !user.is_verified() {
             return Err(ApiError::Forbidden {
                 error: "Email not verified".into(),
@@ -200,17 +216,6 @@ impl Model {
                     "Verify your e-mail with the code we sent, or request a new one.".into(),
                 ),
             });
-        }
-        if user.failed_logins != 0 {
-            Entity::update_many()
-                .col_expr(Column::FailedLogins, Expr::value(0))
-                .col_expr(
-                    Column::FailedLoginWindowStart,
-                    Expr::value(Option::<DateTimeWithTimeZone>::None),
-                )
-                .filter(Column::Id.eq(user.id))
-                .exec(db)
-                .await?;
         }
         Ok(user)
     }
@@ -244,15 +249,16 @@ impl Model {
         app: &AppSettings,
         email: &Email,
         code: &OtpCode,
-        new_password: &Password,
+        new_password: Password,
     ) -> ApiResult<()> {
         let user = Self::find_by_email(db, email)
             .await?
             .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
         check_code(db, app, &user, Purpose::ResetPassword, code).await?;
+        let phc = new_password.hash_blocking().await;
         let t = now();
         Entity::update_many()
-            .col_expr(Column::Password, Expr::value(new_password.hash()))
+            .col_expr(Column::Password, Expr::value(phc))
             .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
             .col_expr(Column::FailedLogins, Expr::value(0))
             .col_expr(
@@ -305,13 +311,6 @@ impl Model {
         .insert(db)
         .await?)
     }
-}
-
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 async fn check_code(
@@ -368,33 +367,38 @@ async fn queue_account_exists<C: ConnectionTrait>(
     outbox::enqueue(txn, &app.key, mail).await
 }
 
-/// Counts a failed login in one statement: a new window starts when the last
-/// one is over.
-async fn record_failed_login(
+/// Counts a login attempt in one statement, unless the account has used its
+/// budget for the current window (a new window starts when the last is over).
+/// Returns whether the attempt may proceed.
+async fn reserve_login_attempt(
     db: &DatabaseConnection,
     app: &AppSettings,
     user_id: i64,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let t = now();
-    let window_open_since = t - Duration::seconds(app.settings.login_window_secs as i64);
-    let fresh = Expr::col(Column::FailedLoginWindowStart)
-        .is_null()
-        .or(Expr::col(Column::FailedLoginWindowStart).lt(window_open_since));
-    Entity::update_many()
+    let window_open_since =
+        t - Duration::seconds(i64::try_from(app.settings.login_window_secs).unwrap_or(900));
+    let fresh = || {
+        Expr::col(Column::FailedLoginWindowStart)
+            .is_null()
+            .or(Expr::col(Column::FailedLoginWindowStart).lt(window_open_since))
+    };
+    let res = Entity::update_many()
         .col_expr(
             Column::FailedLogins,
-            Expr::case(fresh.clone(), 1)
+            Expr::case(fresh(), 1)
                 .finally(Expr::col(Column::FailedLogins).add(1))
                 .into(),
         )
         .col_expr(
             Column::FailedLoginWindowStart,
-            Expr::case(fresh, t)
+            Expr::case(fresh(), t)
                 .finally(Expr::col(Column::FailedLoginWindowStart))
                 .into(),
         )
         .filter(Column::Id.eq(user_id))
+        .filter(fresh().or(Expr::col(Column::FailedLogins).lt(app.settings.login_max_failures)))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }

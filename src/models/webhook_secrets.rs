@@ -13,10 +13,11 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ConnectionTrait, QuerySelect, TransactionTrait,
+    ConnectionTrait, TransactionTrait,
 };
 
 pub use super::_entities::webhook_secrets::{self, ActiveModel, Column, Entity, Model};
+use super::kyc;
 use crate::{
     domain::{api_key::ApiKey, now},
     errors::{ApiError, ApiResult},
@@ -170,7 +171,7 @@ async fn insert_new<C: ConnectionTrait>(
         user_id: Set(user_id),
         secret_encrypted: Set(app.key.encrypt(key.expose().as_bytes())),
         secret_hash: Set(key.lookup_hash()),
-        key_prefix: Set(key.prefix()),
+        fingerprint: Set(key.lookup_hash()[..12].to_string()),
         is_active: Set(true),
         expires_at: Set(t + Duration::seconds(ttl)),
         grace_until: Set(None),
@@ -222,73 +223,53 @@ pub async fn revoke_all<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), 
     Ok(())
 }
 
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
-
 /// Replaces the active key with a new one (`POST /webhook/secret/`). The old
 /// key stays valid for `webhook_secret_grace_secs`, never past its own expiry.
 /// Returns the new key and whether it is the company's first.
 ///
 /// # Errors
-/// On database failure.
+/// 403 without approved KYC; 500 on database failure.
 pub async fn rotate(
     db: &DatabaseConnection,
     app: &AppSettings,
     user_id: i64,
 ) -> ApiResult<(Model, ApiKey, bool)> {
     let grace = i64::try_from(app.settings.webhook_secret_grace_secs).unwrap_or(0);
-    let mut last_err = None;
-    // Two rotations at once: the partial unique index lets one commit; the
-    // other retries on top of it, so exactly one key ends up active.
-    for _ in 0..5 {
-        let txn = db.begin().await?;
-        let current = Entity::find()
-            .filter(Column::UserId.eq(user_id))
-            .filter(Column::IsActive.eq(true))
-            .lock_exclusive()
-            .one(&txn)
-            .await?;
-        let first = current.is_none();
-        if let Some(cur) = current {
-            let t = now();
-            let grace_until = (grace > 0 && cur.expires_at > t)
-                .then(|| std::cmp::min(t + Duration::seconds(grace), cur.expires_at));
-            Entity::update_many()
-                .col_expr(Column::IsActive, Expr::value(false))
-                .col_expr(Column::GraceUntil, Expr::value(grace_until))
-                .col_expr(Column::UpdatedAt, Expr::value(t))
-                .filter(Column::Id.eq(cur.id))
-                .exec(&txn)
-                .await?;
-        }
-        match insert_new(&txn, app, user_id).await {
-            Ok((row, key)) => match txn.commit().await {
-                Ok(()) => {
-                    changed();
-                    return Ok((row, key, first));
-                }
-                Err(e) => last_err = Some(e),
-            },
-            Err(e) if is_unique_violation(&e) => {
-                txn.rollback().await?;
-                last_err = Some(e);
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let txn = db.begin().await?;
+    kyc::lock_approved(&txn, user_id).await?;
+    let current = active_for(&txn, user_id).await?;
+    let first = current.is_none();
+    if let Some(cur) = current {
+        let t = now();
+        let grace_until = (grace > 0 && cur.expires_at > t)
+            .then(|| std::cmp::min(t + Duration::seconds(grace), cur.expires_at));
+        deactivate(&txn, cur.id, grace_until).await?;
     }
-    Err(ApiError::internal(last_err.map_or_else(
-        || "rotation failed".into(),
-        |e| e.to_string(),
-    )))
+    let (row, key) = insert_new(&txn, app, user_id).await?;
+    txn.commit().await?;
+    changed();
+    Ok((row, key, first))
+}
+
+async fn deactivate<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    grace_until: Option<DateTimeWithTimeZone>,
+) -> Result<u64, DbErr> {
+    Ok(Entity::update_many()
+        .col_expr(Column::IsActive, Expr::value(false))
+        .col_expr(Column::GraceUntil, Expr::value(grace_until))
+        .col_expr(Column::UpdatedAt, Expr::value(now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::IsActive.eq(true))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Replaces an expired key, once: of several concurrent callers only the one
-/// whose conditional update deactivates it issues the successor. The expired
-/// key gets no grace.
+/// whose conditional update deactivates it issues the successor (and only
+/// while the company is approved). The expired key gets no grace.
 ///
 /// # Errors
 /// On database failure.
@@ -298,62 +279,49 @@ pub async fn replace_expired(
     expired: &Model,
 ) -> ApiResult<bool> {
     let txn = db.begin().await?;
-    let res = Entity::update_many()
-        .col_expr(Column::IsActive, Expr::value(false))
-        .col_expr(
-            Column::GraceUntil,
-            Expr::value(Option::<DateTimeWithTimeZone>::None),
-        )
-        .col_expr(Column::UpdatedAt, Expr::value(now()))
-        .filter(Column::Id.eq(expired.id))
-        .filter(Column::IsActive.eq(true))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected != 1 {
+    if kyc::lock_approved(&txn, expired.user_id).await.is_err()
+        || deactivate(&txn, expired.id, None).await? != 1
+    {
         txn.rollback().await?;
         return Ok(false);
     }
-    match insert_new(&txn, app, expired.user_id).await {
-        Ok(_) => {
-            txn.commit().await?;
-            changed();
-            Ok(true)
-        }
-        Err(e) if is_unique_violation(&e) => {
-            txn.rollback().await?;
-            Ok(false)
-        }
-        Err(e) => Err(e.into()),
-    }
+    insert_new(&txn, app, expired.user_id).await?;
+    txn.commit().await?;
+    changed();
+    Ok(true)
 }
 
-/// The company's current key for display: an expired one is replaced first.
+/// The company's current key for display; an expired one is replaced, and a
+/// missing one issued, under the KYC lock.
 ///
 /// # Errors
-/// On database failure.
+/// 403 without approved KYC; 500 on database failure.
 pub async fn current(
     db: &DatabaseConnection,
     app: &AppSettings,
     user_id: i64,
 ) -> ApiResult<(Model, ApiKey)> {
-    for _ in 0..3 {
-        match active_for(db, user_id).await? {
-            Some(row) if row.is_expired() => {
-                replace_expired(db, app, &row).await?;
-            }
-            Some(row) => {
-                let key = row.reveal(app)?;
-                return Ok((row, key));
-            }
-            None => {
-                let txn = db.begin().await?;
-                ensure_active(&txn, app, user_id).await?;
-                txn.commit().await?;
-                changed();
-            }
+    if let Some(row) = active_for(db, user_id).await? {
+        if !row.is_expired() {
+            // An active key implies approved KYC: suspension revokes keys
+            // under the same lock that issues them.
+            let key = row.reveal(app)?;
+            return Ok((row, key));
         }
     }
-    Err(ApiError::internal(
-        "could not settle the active webhook secret",
-    ))
+    let txn = db.begin().await?;
+    kyc::lock_approved(&txn, user_id).await?;
+    let row = match active_for(&txn, user_id).await? {
+        Some(row) if !row.is_expired() => row,
+        stale => {
+            if let Some(old) = stale {
+                deactivate(&txn, old.id, None).await?;
+            }
+            insert_new(&txn, app, user_id).await?.0
+        }
+    };
+    txn.commit().await?;
+    changed();
+    let key = row.reveal(app)?;
+    Ok((row, key))
 }

@@ -11,7 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    errors::{ApiError, ApiResult},
+    errors::{is_unique_violation, ApiError, ApiResult},
     models::{
         orders::{self, Accepted, NewOrder},
         outbox,
@@ -112,10 +112,7 @@ async fn write(
             }
             Err(e) => {
                 let _ = txn.rollback().await;
-                let unique = matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                );
+                let unique = is_unique_violation(&e);
                 if !unique || attempt >= 3 {
                     return Err(e);
                 }

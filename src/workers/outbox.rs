@@ -118,6 +118,8 @@ impl Transport {
     }
 }
 
+const BATCH: u64 = 32;
+
 /// Delay before retry number `attempt` (1-based): 2^attempt seconds, capped at
 /// one hour, plus up to 25% random jitter.
 #[must_use]
@@ -137,20 +139,24 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     let transport = Transport::from_context(ctx, &app)?;
     let mut total = 0;
     loop {
-        let ids = outbox::due_ids(&ctx.db, 64).await?;
+        let ids = outbox::due_ids(&ctx.db, BATCH).await?;
         if ids.is_empty() {
             return Ok(total);
         }
-        let batch = outbox::claim_batch(&ctx.db, &ids, Duration::seconds(120)).await?;
+        // The lease outlasts the batch's worst case: every send timing out.
+        let lease = Duration::seconds(60 + 30 * i64::try_from(ids.len()).unwrap_or(64));
+        let batch = outbox::claim_batch(&ctx.db, &ids, lease).await?;
         if batch.is_empty() {
             // Everything due is leased by another worker.
             return Ok(total);
         }
-        let mut sent = Vec::with_capacity(batch.len());
         for msg in &batch {
             match deliver_one(&app, &transport, msg).await {
                 Ok(outcome) => {
-                    sent.push(msg.id);
+                    // Marked at once: a crash now re-sends at most this one.
+                    if outbox::mark_sent(&ctx.db, msg).await? {
+                        total += 1;
+                    }
                     tracing::info!(mail.id = msg.id, mail.template = %msg.template, "mail {outcome}");
                 }
                 Err(error) => {
@@ -167,8 +173,6 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
                 }
             }
         }
-        outbox::mark_sent(&ctx.db, &sent).await?;
-        total += sent.len();
     }
 }
 

@@ -67,11 +67,14 @@ async fn the_database_never_holds_the_plaintext_secret() {
         for row in rows::Entity::find().all(&ctx.db).await.unwrap() {
             let dump = format!(
                 "{} {} {} {}",
-                row.secret_encrypted, row.secret_hash, row.key_prefix, row.user_id
+                row.secret_encrypted, row.secret_hash, row.fingerprint, row.user_id
             );
             assert!(!dump.contains(&key));
             assert!(!dump.contains(&key[5..]));
-            assert!(!row.secret_encrypted.contains("whsk_"));
+            assert!(
+                !dump.contains("whsk_"),
+                "no column holds any part of the key"
+            );
             assert_eq!(
                 row.secret_hash,
                 order_fellow::domain::crypto::sha256_hex(key.as_bytes())

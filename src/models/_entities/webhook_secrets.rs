@@ -13,7 +13,8 @@ pub struct Model {
     pub secret_encrypted: String,
     #[sea_orm(unique)]
     pub secret_hash: String,
-    pub key_prefix: String,
+    /// The first 12 hex digits of `secret_hash`: names a key in logs and support.
+    pub fingerprint: String,
     pub is_active: bool,
     pub expires_at: DateTimeWithTimeZone,
     pub grace_until: Option<DateTimeWithTimeZone>,
@@ -24,7 +25,7 @@ impl std::fmt::Debug for Model {
         f.debug_struct("WebhookSecret")
             .field("id", &self.id)
             .field("user_id", &self.user_id)
-            .field("key_prefix", &self.key_prefix)
+            .field("fingerprint", &self.fingerprint)
             .field("is_active", &self.is_active)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
