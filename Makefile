@@ -13,17 +13,17 @@ run:
 
 ## test: the whole suite (unit, model and request tests) on SQLite
 test:
-	$(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+	$(CARGO) test --workspace --all-targets -- --test-threads=$${TEST_THREADS:-4}
 
 ## test-pg: the same suite against PostgreSQL ($$PG_URL, default the local test database)
 test-pg:
 	DATABASE_URL=$${PG_URL:-postgres://postgres@127.0.0.1:5432/test} DB_MAX_CONNECTIONS=5 \
-		$(CARGO) test --all-targets -- --test-threads=$${TEST_THREADS:-4}
+		$(CARGO) test --workspace --all-targets -- --test-threads=$${TEST_THREADS:-4}
 
 ## check: formatting and lints, warnings are errors
 check:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -33,6 +33,7 @@ admin:
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin EMAIL=you@example.com PASSWORD='at least 10 chars'"; exit 2; }
 	@ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
 
-## bench: signed-order intake load test (placeholder until order intake lands)
+## bench: signed-order intake load test against the release server (BENCH_ARGS="--duration 30")
 bench:
-	@echo "bench: the order intake benchmark arrives with the order webhook (issue 5)"
+	$(CARGO) build --release --bin order_fellow-cli
+	$(CARGO) run --release -p order_fellow_bench -- --server $${CARGO_TARGET_DIR:-target}/release/order_fellow-cli $(BENCH_ARGS)

@@ -1,3 +1,4 @@
+mod e2e;
 mod models;
 mod requests;
 mod support;
