@@ -45,8 +45,12 @@ impl Hooks for App {
         create_app::<Self, Migrator>(mode, environment, config).await
     }
 
-    /// Parses the settings once (and refuses unsafe production values).
-    async fn after_context(ctx: AppContext) -> Result<AppContext> {
+    /// Parses the settings once (and refuses unsafe production values), and
+    /// reopens a SQLite pool whose every connection carries our PRAGMAs.
+    async fn after_context(mut ctx: AppContext) -> Result<AppContext> {
+        if ctx.config.database.uri.starts_with("sqlite:") {
+            ctx.db = crate::db::connect_sqlite(&ctx.config.database).await?;
+        }
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
         let db = &ctx.config.database;
         if db.uri.starts_with("sqlite:") && db.max_connections > 1 {
@@ -75,7 +79,6 @@ impl Hooks for App {
             .add_route(controllers::admin_kyc::routes())
             .add_route(controllers::webhook_secret::routes())
             .add_route(controllers::kyc_webhooks::routes())
-            .add_route(controllers::order_webhook::routes())
             .add_route(controllers::orders::routes())
     }
 
@@ -85,6 +88,7 @@ impl Hooks for App {
     async fn after_routes(router: AxumRouter, ctx: &AppContext) -> Result<AxumRouter> {
         crate::metrics::handle();
         let inner = router
+            .merge(controllers::order_webhook::router(ctx))
             .route(
                 "/metrics",
                 axum::routing::get(crate::metrics::render).with_state(ctx.clone()),

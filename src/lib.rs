@@ -1,5 +1,6 @@
 pub mod app;
 pub mod controllers;
+pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod limits;

@@ -210,27 +210,25 @@ pub async fn insert_batch<C: ConnectionTrait>(
             }
         }
     }
-    if !first_with_key.is_empty() {
-        let (mut ext, mut idem, mut users) = (vec![], vec![], vec![]);
-        for key in first_with_key.keys() {
-            match key {
-                DedupeKey::External(u, k) => {
-                    users.push(*u);
-                    ext.push(k.clone());
-                }
-                DedupeKey::Idempotency(u, k) => {
-                    users.push(*u);
-                    idem.push(k.clone());
-                }
-            }
+    // One indexed lookup per company and key kind: (user_id, external_order_id)
+    // and (user_id, idempotency_key) are unique indexes, so each probe is a
+    // seek, never a scan of the company's orders.
+    let mut wanted: HashMap<(i64, bool), Vec<String>> = HashMap::new();
+    for key in first_with_key.keys() {
+        match key {
+            DedupeKey::External(u, k) => wanted.entry((*u, true)).or_default().push(k.clone()),
+            DedupeKey::Idempotency(u, k) => wanted.entry((*u, false)).or_default().push(k.clone()),
         }
+    }
+    for ((user_id, external), keys) in wanted {
+        let column = if external {
+            Column::ExternalOrderId
+        } else {
+            Column::IdempotencyKey
+        };
         let existing = Entity::find()
-            .filter(Column::UserId.is_in(users))
-            .filter(
-                Condition::any()
-                    .add(Column::ExternalOrderId.is_in(ext))
-                    .add(Column::IdempotencyKey.is_in(idem)),
-            )
+            .filter(Column::UserId.eq(user_id))
+            .filter(column.is_in(keys))
             .all(txn)
             .await?;
         for row in existing {

@@ -5,8 +5,10 @@ use std::sync::OnceLock;
 
 use chrono::{Duration, SubsecRound};
 use sea_orm::{
-    entity::prelude::*, sea_query::Expr, sea_query::OnConflict, ActiveValue::Set, ConnectionTrait,
-    QueryOrder, QuerySelect,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait, OnConflict},
+    ActiveValue::Set,
+    ConnectionTrait, QueryOrder, QuerySelect,
 };
 use tokio::sync::Notify;
 
@@ -190,12 +192,20 @@ pub async fn claim_batch<C: ConnectionTrait>(
         .await
 }
 
-/// Marks a leased message delivered and blanks its payload. Only the holder
-/// of the lease (`msg.locked_until`) can; returns whether it did.
+/// Marks messages delivered and blanks their payloads, in one statement;
+/// only while they are still under this worker's lease (`token`). Returns
+/// how many it marked.
 ///
 /// # Errors
 /// On database failure.
-pub async fn mark_sent<C: ConnectionTrait>(db: &C, msg: &Model) -> Result<bool, DbErr> {
+pub async fn mark_sent<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+    token: Option<DateTimeWithTimeZone>,
+) -> Result<usize, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
     let t = now();
     let res = Entity::update_many()
         .col_expr(Column::Status, Expr::value(SENT))
@@ -205,13 +215,13 @@ pub async fn mark_sent<C: ConnectionTrait>(db: &C, msg: &Model) -> Result<bool, 
             Column::LockedUntil,
             Expr::value(Option::<DateTimeWithTimeZone>::None),
         )
-        .col_expr(Column::Attempts, Expr::value(msg.attempts + 1))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(t))
-        .filter(Column::Id.eq(msg.id))
-        .filter(Column::LockedUntil.eq(msg.locked_until))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(Column::LockedUntil.eq(token))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok(usize::try_from(res.rows_affected).unwrap_or(0))
 }
 
 /// Records a failed attempt: retried at `retry_at`, or given up (`failed`)

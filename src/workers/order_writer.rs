@@ -47,10 +47,15 @@ impl OrderWriter {
     ///
     /// # Errors
     /// 500 when the database fails; nothing was stored then.
-    pub async fn submit(&self, ctx: &AppContext, order: NewOrder) -> ApiResult<Accepted> {
+    pub async fn submit(
+        &self,
+        db: &DatabaseConnection,
+        app: &Arc<AppSettings>,
+        order: NewOrder,
+    ) -> ApiResult<Accepted> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run(ctx.db.clone(), AppSettings::get(ctx), rx));
+            tokio::spawn(run(db.clone(), app.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
