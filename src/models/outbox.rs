@@ -134,7 +134,9 @@ pub async fn due_ids<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<i64>,
                 .add(Column::LockedUntil.is_null())
                 .add(Column::LockedUntil.lt(t)),
         )
-        .order_by_asc(Column::Id)
+        // The (status, next_attempt_at) index's own order: the scan stops
+        // after `limit` rows however long the queue is.
+        .order_by_asc(Column::NextAttemptAt)
         .limit(limit)
         .into_tuple()
         .all(db)
