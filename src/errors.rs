@@ -199,6 +199,16 @@ impl FieldCheck {
             .push(message.into());
     }
 
+    /// Fails with every recorded message, or builds the value from the parsed
+    /// parts (`build` uses `?` on the `Option`s that `take` returned).
+    ///
+    /// # Errors
+    /// A 400 with every recorded message, if any.
+    pub fn build<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        self.finish()?;
+        build().ok_or_else(|| ApiError::internal("field check passed with a missing value"))
+    }
+
     /// # Errors
     /// A 400 with every recorded message, if any.
     pub fn finish(self) -> Result<(), ApiError> {

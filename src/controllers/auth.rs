@@ -34,18 +34,14 @@ impl TryFrom<RegisterBody> for Registration {
         let password = check.take("password", Password::parse(&b.password));
         let full_name = check.take("full_name", text::line(&b.full_name, 150));
         let company_name = check.take("company_name", text::line(&b.company_name, 200));
-        check.finish()?;
-        match (email, password, full_name, company_name) {
-            (Some(email), Some(password), Some(full_name), Some(company_name)) => Ok(Self {
-                email,
-                password,
-                full_name,
-                company_name,
-            }),
-            _ => Err(ApiError::internal(
-                "field check passed with a missing value",
-            )),
-        }
+        check.build(|| {
+            Some(Self {
+                email: email?,
+                password: password?,
+                full_name: full_name?,
+                company_name: company_name?,
+            })
+        })
     }
 }
 

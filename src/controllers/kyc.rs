@@ -75,34 +75,16 @@ impl TryFrom<SubmitBody> for Submission {
             None | Some("") => Some(None),
             Some(p) => c.take("contact_phone", Phone::parse(p)).map(Some),
         };
-        c.finish()?;
-        match (
-            business_name,
-            registration_number,
-            country,
-            business_address,
-            website,
-            contact_phone,
-        ) {
-            (
-                Some(business_name),
-                Some(registration_number),
-                Some(country),
-                Some(business_address),
-                Some(website),
-                Some(contact_phone),
-            ) => Ok(Self {
-                business_name,
-                registration_number,
-                country,
-                business_address,
-                website,
-                contact_phone,
-            }),
-            _ => Err(ApiError::internal(
-                "field check passed with a missing value",
-            )),
-        }
+        c.build(|| {
+            Some(Self {
+                business_name: business_name?,
+                registration_number: registration_number?,
+                country: country?,
+                business_address: business_address?,
+                website: website?,
+                contact_phone: contact_phone?,
+            })
+        })
     }
 }
 

@@ -218,43 +218,21 @@ fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<New
         None => Some(None),
         Some(k) => c.take("Idempotency-Key", text::client_key(k)).map(Some),
     };
-    c.finish()?;
-    match (
-        name,
-        email,
-        phone,
-        items,
-        address,
-        status,
-        external,
-        idempotency,
-    ) {
-        (
-            Some(name),
-            Some(email),
-            Some(phone),
-            Some(items),
-            Some(address),
-            Some(status),
-            Some(external),
-            Some(idempotency),
-        ) => Ok(NewOrder {
+    c.build(|| {
+        Some(NewOrder {
             user_id,
             // Time-ordered ids keep the index on `pid` append-only.
             pid: Uuid::now_v7(),
-            external_order_id: external,
-            idempotency_key: idempotency,
-            customer_name: name,
-            customer_email: email,
-            customer_phone: phone,
-            item_summary: items,
-            address,
-            tracking_status: status,
-        }),
-        _ => Err(ApiError::internal(
-            "field check passed with a missing value",
-        )),
-    }
+            external_order_id: external?,
+            idempotency_key: idempotency?,
+            customer_name: name?,
+            customer_email: email?,
+            customer_phone: phone?,
+            item_summary: items?,
+            address: address?,
+            tracking_status: status?,
+        })
+    })
 }
 
 /// `POST /webhooks/orders/` → 201 `{"status": "success", "order_id"}`, or

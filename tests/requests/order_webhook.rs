@@ -82,16 +82,8 @@ async fn a_missing_or_unknown_key_is_refused() {
 #[tokio::test]
 async fn a_suspended_companys_key_is_refused() {
     with_app(|server, ctx| async move {
-        let (_, id) = given_an_approved_business(&server, &ctx, "shop@example.com").await;
-        let (token, _) = (String::new(), ());
-        let _ = token;
-        let key = {
-            let k = rows::Entity::find().one(&ctx.db).await.unwrap().unwrap();
-            k.reveal(&order_fellow::settings::AppSettings::get(&ctx))
-                .unwrap()
-                .expose()
-                .to_string()
-        };
+        let (token, id) = given_an_approved_business(&server, &ctx, "shop@example.com").await;
+        let key = current_secret(&server, &token).await;
         post_order(&server, &key, &order_body(None))
             .await
             .assert_status(StatusCode::CREATED);
