@@ -212,9 +212,7 @@ impl Model {
         if !user.is_verified() {
             return Err(ApiError::Forbidden {
                 error: "Email not verified".into(),
-                message: Some(
-                    "Verify your e-mail with the code we sent, or request a new one.".into(),
-                ),
+                message: None,
             });
         }
         Ok(user)

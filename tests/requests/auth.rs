@@ -219,7 +219,7 @@ async fn login_is_refused_until_the_email_is_verified() {
         register(&server, "ada@example.com").await;
         let res = login(&server, "ada@example.com", PASSWORD).await;
         res.assert_status(StatusCode::FORBIDDEN);
-        assert_eq!(res.json::<Value>()["error"], "Email not verified");
+        assert_eq!(res.json::<Value>(), json!({"error": "Email not verified"}));
     })
     .await;
 }
