@@ -7,6 +7,7 @@ pub mod smtp_sink;
 
 mod accounts;
 mod clients;
+mod crash;
 
 use std::time::Duration;
 
