@@ -70,6 +70,9 @@ pub struct Settings {
     pub webhook_timestamp_tolerance_secs: u64,
     pub outbox_max_attempts: i32,
     pub outbox_poll_ms: u64,
+    /// How long a worker holds a claimed batch; a crashed worker's mail is
+    /// retried after this.
+    pub outbox_lease_secs: u64,
     /// When set, `GET /metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Secret<String>,
 }
@@ -99,6 +102,7 @@ impl Default for Settings {
             webhook_timestamp_tolerance_secs: 300,
             outbox_max_attempts: 8,
             outbox_poll_ms: 1000,
+            outbox_lease_secs: 30,
             metrics_token: Secret::new(String::new()),
         }
     }

@@ -5,9 +5,10 @@
 //! the environment configures one (tests); otherwise `.eml` files in
 //! `OUTBOX_DIR`, so development needs no mail server.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use chrono::Duration;
+use futures_util::{stream, StreamExt};
 use lettre::{
     message::{Mailbox, MultiPart},
     AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
@@ -118,8 +119,9 @@ impl Transport {
     }
 }
 
-const BATCH: u64 = 64;
+const BATCH: u64 = 32;
 const MARK_EVERY: usize = 8;
+const CONCURRENCY: usize = 8;
 
 /// Delay before retry number `attempt` (1-based): 2^attempt seconds, capped at
 /// one hour, plus up to 25% random jitter.
@@ -137,48 +139,54 @@ pub fn backoff(attempt: i32) -> Duration {
 /// On database failure (a failed send is recorded, not returned).
 pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     let app = AppSettings::get(ctx);
-    let transport = Transport::from_context(ctx, &app)?;
+    let transport = Arc::new(Transport::from_context(ctx, &app)?);
     let mut total = 0;
     loop {
         let ids = outbox::due_ids(&ctx.db, BATCH).await?;
         if ids.is_empty() {
             return Ok(total);
         }
-        // The lease outlasts the batch's worst case: every send timing out.
-        let lease = Duration::seconds(60 + 30 * i64::try_from(ids.len()).unwrap_or(64));
+        // A short lease: a worker killed mid-batch holds its messages for
+        // `outbox_lease_secs` at most; a restarted one picks them up then.
+        let lease = Duration::seconds(i64::try_from(app.settings.outbox_lease_secs).unwrap_or(30));
         let batch = outbox::claim_batch(&ctx.db, &ids, lease).await?;
         if batch.is_empty() {
             // Everything due is leased by another worker.
             return Ok(total);
         }
+        let token = batch[0].locked_until;
+        // Sends run CONCURRENCY at a time (one SMTP exchange costs tens of
+        // milliseconds of round trips); results are marked as they complete,
+        // a few at a time, so a crash repeats at most that few.
+        let mut results = stream::iter(batch.iter().cloned())
+            .map(|msg| {
+                let (app, transport) = (app.clone(), transport.clone());
+                async move {
+                    let result = deliver_one(&app, &transport, &msg).await;
+                    (msg, result)
+                }
+            })
+            .buffer_unordered(CONCURRENCY);
         let mut sent: Vec<i64> = Vec::with_capacity(MARK_EVERY);
-        for msg in &batch {
-            match deliver_one(&app, &transport, msg).await {
+        while let Some((msg, result)) = results.next().await {
+            match result {
                 Ok(outcome) => {
                     sent.push(msg.id);
                     tracing::info!(mail.id = msg.id, mail.template = %msg.template, "mail {outcome}");
                 }
                 Err(error) => {
                     let retry_at = now() + backoff(msg.attempts + 1);
-                    let gave_up = outbox::mark_failed(
-                        &ctx.db,
-                        msg,
-                        &error,
-                        retry_at,
-                        app.settings.outbox_max_attempts,
-                    )
-                    .await?;
+                    let max = app.settings.outbox_max_attempts;
+                    let gave_up = outbox::mark_failed(&ctx.db, &msg, &error, retry_at, max).await?;
                     tracing::warn!(mail.id = msg.id, mail.template = %msg.template, gave_up, error = %error, "mail delivery failed");
                 }
             }
-            // Marked in small groups: a crash re-sends at most MARK_EVERY
-            // messages, and the database sees one write per group.
             if sent.len() >= MARK_EVERY {
-                total += outbox::mark_sent(&ctx.db, &sent, batch[0].locked_until).await?;
+                total += outbox::mark_sent(&ctx.db, &sent, token).await?;
                 sent.clear();
             }
         }
-        total += outbox::mark_sent(&ctx.db, &sent, batch[0].locked_until).await?;
+        total += outbox::mark_sent(&ctx.db, &sent, token).await?;
     }
 }
 
