@@ -28,8 +28,10 @@ use crate::{
 
 /// Where mail goes.
 pub enum Transport {
-    /// Real SMTP, or loco's in-memory stub.
-    Sender(EmailSender),
+    /// Real SMTP, from our settings.
+    Smtp(EmailSender),
+    /// The mailer the environment configures (loco's stub in tests).
+    Configured(EmailSender),
     /// `.eml` files in a folder.
     Files(PathBuf),
 }
@@ -60,12 +62,21 @@ impl Transport {
                 auth,
                 hello_name: None,
             };
-            return Ok(Self::Sender(EmailSender::smtp(&config)?));
+            return Ok(Self::Smtp(EmailSender::smtp(&config)?));
         }
         if let Some(sender) = &ctx.mailer {
-            return Ok(Self::Sender(sender.clone()));
+            return Ok(Self::Configured(sender.clone()));
         }
         Ok(Self::Files(PathBuf::from(&app.settings.outbox_dir)))
+    }
+
+    /// How many sends may be in flight: SMTP exchanges wait on round trips,
+    /// local files and the stub do not.
+    fn concurrency(&self) -> usize {
+        match self {
+            Self::Smtp(_) => CONCURRENCY,
+            Self::Configured(_) | Self::Files(_) => 1,
+        }
     }
 
     async fn send(
@@ -75,7 +86,7 @@ impl Transport {
         content: crate::mailers::Content,
     ) -> Result<String, String> {
         match self {
-            Self::Sender(sender) => {
+            Self::Smtp(sender) | Self::Configured(sender) => {
                 let email = Email {
                     from: Some(from.to_string()),
                     to: to.to_string(),
@@ -119,8 +130,8 @@ impl Transport {
     }
 }
 
-const BATCH: u64 = 32;
-const MARK_EVERY: usize = 8;
+const BATCH: u64 = 64;
+const MARK_EVERY: usize = 16;
 const CONCURRENCY: usize = 8;
 
 /// Delay before retry number `attempt` (1-based): 2^attempt seconds, capped at
@@ -166,7 +177,7 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
                     (msg, result)
                 }
             })
-            .buffer_unordered(CONCURRENCY);
+            .buffer_unordered(transport.concurrency());
         let mut sent: Vec<i64> = Vec::with_capacity(MARK_EVERY);
         while let Some((msg, result)) = results.next().await {
             match result {
