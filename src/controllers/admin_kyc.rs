@@ -106,6 +106,17 @@ async fn approve(
     decide(&ctx, &admin, &id, Decision::approve()).await
 }
 
+impl ReasonBody {
+    /// The decision this body asks for; the reason is required.
+    fn decision(&self, action: KycAction) -> Result<Decision, ApiError> {
+        Ok(Decision {
+            action,
+            reason: Some(reason(&self.reason)?),
+            resubmit_allowed: self.resubmit_allowed.unwrap_or(true),
+        })
+    }
+}
+
 /// `POST /admin/kyc/<id>/reject/` `{"reason", "resubmit_allowed"?}`
 async fn reject(
     State(ctx): State<AppContext>,
@@ -113,12 +124,7 @@ async fn reject(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
-    let decision = Decision {
-        action: KycAction::Reject,
-        reason: Some(reason(&body.reason)?),
-        resubmit_allowed: body.resubmit_allowed.unwrap_or(true),
-    };
-    decide(&ctx, &admin, &id, decision).await
+    decide(&ctx, &admin, &id, body.decision(KycAction::Reject)?).await
 }
 
 /// `POST /admin/kyc/<id>/suspend/` `{"reason"}`: the company's secret stops working at once.
@@ -128,12 +134,7 @@ async fn suspend(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
-    let decision = Decision {
-        action: KycAction::Suspend,
-        reason: Some(reason(&body.reason)?),
-        resubmit_allowed: true,
-    };
-    decide(&ctx, &admin, &id, decision).await
+    decide(&ctx, &admin, &id, body.decision(KycAction::Suspend)?).await
 }
 
 pub fn routes() -> Routes {

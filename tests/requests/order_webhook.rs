@@ -156,12 +156,7 @@ async fn concurrent_calls_with_an_expired_key_regenerate_it_once() {
 async fn a_rotated_key_keeps_working_through_its_grace_window() {
     with_app(|server, ctx| async move {
         let (token, old) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
-        let (k, v) = bearer(&token);
-        server
-            .post("/api/v1/webhook/secret/")
-            .add_header(k, v)
-            .await
-            .assert_status_ok();
+        rotate_secret(&server, &token).await.assert_status_ok();
         let new = current_secret(&server, &token).await;
         post_order(&server, &old, &order_body(None))
             .await
@@ -655,12 +650,7 @@ async fn without_a_grace_window_a_rotated_key_stops_at_once() {
         |server, ctx| async move {
             let (token, old) =
                 given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
-            let (k, v) = bearer(&token);
-            server
-                .post("/api/v1/webhook/secret/")
-                .add_header(k, v)
-                .await
-                .assert_status_ok();
+            rotate_secret(&server, &token).await.assert_status_ok();
             let res = post_order(&server, &old, &order_body(None)).await;
             res.assert_status(StatusCode::UNAUTHORIZED);
             assert_eq!(res.json::<Value>()["error"], "Invalid API key");
@@ -680,12 +670,7 @@ async fn the_grace_window_never_outlives_the_old_keys_expiry() {
             .await
             .unwrap();
         webhook_secrets::changed();
-        let (k, v) = bearer(&token);
-        server
-            .post("/api/v1/webhook/secret/")
-            .add_header(k, v)
-            .await
-            .assert_status_ok();
+        rotate_secret(&server, &token).await.assert_status_ok();
         let old = rows::Entity::find()
             .filter(rows::Column::IsActive.eq(false))
             .one(&ctx.db)

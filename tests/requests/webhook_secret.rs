@@ -93,11 +93,7 @@ async fn rotating_issues_a_new_key_and_the_old_one_keeps_a_grace_window() {
     with_app(|server, ctx| async move {
         let (token, _) = given_an_approved_business(&server, &ctx, "ada@example.com").await;
         let old = current_secret(&server, &token).await;
-        let (k, v) = bearer(&token);
-        let res = server
-            .post("/api/v1/webhook/secret/")
-            .add_header(k, v)
-            .await;
+        let res = rotate_secret(&server, &token).await;
         res.assert_status_ok();
         let body = res.json::<Value>();
         assert_eq!(body["status"], "regenerated");
@@ -130,11 +126,7 @@ async fn the_first_key_is_created_with_201() {
         // An approved company whose key was revoked by hand (as after a data fix).
         rows::Entity::delete_many().exec(&ctx.db).await.unwrap();
         webhook_secrets::changed();
-        let (k, v) = bearer(&token);
-        let res = server
-            .post("/api/v1/webhook/secret/")
-            .add_header(k, v)
-            .await;
+        let res = rotate_secret(&server, &token).await;
         res.assert_status(StatusCode::CREATED);
         assert_eq!(res.json::<Value>()["status"], "created");
     })

@@ -227,3 +227,12 @@ pub async fn post_signed(
         .bytes(raw.to_vec().into())
         .await
 }
+
+/// `POST /api/v1/webhook/secret/` with the business's token.
+pub async fn rotate_secret(server: &TestServer, token: &str) -> axum_test::TestResponse {
+    let (k, v) = bearer(token);
+    server
+        .post("/api/v1/webhook/secret/")
+        .add_header(k, v)
+        .await
+}
