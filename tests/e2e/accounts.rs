@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{
-    company::{call, code_from_outbox, code_in, is_to, PASSWORD},
+    company::{self, call, code_from_outbox, code_in, is_to, PASSWORD},
     http,
     server::ServerProcess,
     smtp_sink::SmtpSink,
@@ -15,21 +15,7 @@ use super::{
 const MAIL_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn register(http: &reqwest::Client, server: &ServerProcess, email: &str) {
-    let (status, body) = call(
-        http,
-        Method::POST,
-        &format!("{}/api/v1/auth/register/", server.base_url()),
-        None,
-        Some(&json!({
-            "email": email,
-            "password": PASSWORD,
-            "full_name": "Ada Lovelace",
-            "company_name": "Analytical Engines Ltd",
-        })),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 201, "register: {body}");
+    company::register(http, server, email).await.unwrap();
 }
 
 async fn verify(http: &reqwest::Client, server: &ServerProcess, email: &str, code: &str) {

@@ -141,24 +141,19 @@ async fn expect(
     }
 }
 
-/// Registers `email`, verifies it with the code from the outbox folder and
-/// logs in; returns the bearer token.
-///
-/// # Errors
-/// When a step answers an unexpected status.
-pub async fn given_a_verified_business(
+/// `POST /auth/register/` with the standard business; expects 201.
+pub async fn register(
     http: &reqwest::Client,
     server: &ServerProcess,
     email: &str,
-) -> Result<String, String> {
-    let api = format!("{}/api/v1", server.base_url());
+) -> Result<(), String> {
     expect(
         "register",
         201,
         call(
             http,
             reqwest::Method::POST,
-            &format!("{api}/auth/register/"),
+            &format!("{}/api/v1/auth/register/", server.base_url()),
             None,
             Some(&json!({
                 "email": email,
@@ -170,6 +165,21 @@ pub async fn given_a_verified_business(
         .await,
     )
     .await?;
+    Ok(())
+}
+
+/// Registers `email`, verifies it with the code from the outbox folder and
+/// logs in; returns the bearer token.
+///
+/// # Errors
+/// When a step answers an unexpected status.
+pub async fn given_a_verified_business(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    email: &str,
+) -> Result<String, String> {
+    let api = format!("{}/api/v1", server.base_url());
+    register(http, server, email).await?;
     let code = code_from_outbox(&server.outbox_dir(), email).await?;
     expect(
         "verify-email",
