@@ -119,16 +119,6 @@ impl Model {
             .await
     }
 
-    /// Whether the company may use webhooks now.
-    ///
-    /// # Errors
-    /// On database failure.
-    pub async fn is_approved<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<bool, DbErr> {
-        Ok(Self::current_for(db, user_id)
-            .await?
-            .is_some_and(|k| k.status() == KycStatus::Approved))
-    }
-
     /// # Errors
     /// 404 when no application has this id.
     pub async fn find_by_pid<C: ConnectionTrait>(db: &C, pid: Uuid) -> ApiResult<Self> {
