@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_accounts;
 mod m20261123_000002_kyc_and_secrets;
 mod m20261123_000003_orders;
+mod m20261126_000004_secret_fingerprint;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_accounts::Migration),
             Box::new(m20261123_000002_kyc_and_secrets::Migration),
             Box::new(m20261123_000003_orders::Migration),
+            Box::new(m20261126_000004_secret_fingerprint::Migration),
             // inject-above (do not remove this comment)
         ]
     }

@@ -68,7 +68,7 @@ impl MigrationTrait for Migration {
                 ("id", ColType::PkAuto),
                 ("secret_encrypted", ColType::Text),
                 ("secret_hash", ColType::StringUniq),
-                ("fingerprint", ColType::String),
+                ("key_prefix", ColType::String),
                 ("is_active", ColType::Boolean),
                 ("expires_at", ColType::TimestampWithTimeZone),
                 ("grace_until", ColType::TimestampWithTimeZoneNull),
