@@ -45,22 +45,12 @@ impl Hooks for App {
         create_app::<Self, Migrator>(mode, environment, config).await
     }
 
-    /// Parses the settings once (and refuses unsafe production values), and
-    /// reopens a SQLite pool whose every connection carries our PRAGMAs.
+    /// Parses the settings once (and refuses bad or unsafe values), then
+    /// opens the writer and the read pool (`db.rs`).
     async fn after_context(mut ctx: AppContext) -> Result<AppContext> {
-        if ctx.config.database.uri.starts_with("sqlite:") {
-            ctx.db = crate::db::connect_sqlite(&ctx.config.database).await?;
-        }
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
-        let db = &ctx.config.database;
-        if db.uri.starts_with("sqlite:") && db.max_connections > 1 {
-            // SQLite has no row locks (FOR UPDATE is ignored): the model's
-            // transactions rely on one writer connection there.
-            tracing::warn!(
-                max_connections = db.max_connections,
-                "SQLite with more than one connection: set DB_MAX_CONNECTIONS=1"
-            );
-        }
+        let config = ctx.config.database.clone();
+        ctx.db = crate::db::open(&ctx, &config, settings.settings.db_read_connections).await?;
         ctx.shared_store
             .insert(Arc::new(Limiters::new(&settings.settings)));
         ctx.shared_store.insert(Arc::new(OrderWriter::default()));
@@ -72,6 +62,11 @@ impl Hooks for App {
         Ok(vec![])
     }
 
+    /// The API's routes. Two more are merged in `after_routes`, outside
+    /// loco's per-request middleware because they are hit by machines at
+    /// volume: the order webhook (`POST /api/v1/webhooks/orders/` and
+    /// `…/status/`, `controllers::order_webhook::router`, which bounds its
+    /// own body and logs its own refusals) and `GET /metrics`.
     fn routes(_ctx: &AppContext) -> AppRoutes {
         AppRoutes::with_default_routes()
             .add_route(controllers::auth::routes())

@@ -1,42 +1,110 @@
-//! The SQLite pool. loco runs its PRAGMAs once, on whichever connection is
-//! first, and sqlx recycles connections (every 30 minutes by default), after
-//! which they run with SQLite's defaults. Here every connection is opened
-//! with the settings the service relies on.
+//! The database connections: one writer and a set of readers.
+//!
+//! SQLite takes one writer at a time and, in WAL mode, any number of readers
+//! beside it. So on SQLite the app's context holds a pool of exactly one
+//! connection that every write and every transaction goes through (no two
+//! transactions ever contend for SQLite's lock, so none waits in its busy
+//! loop), and [`Readers`] holds a pool of read-only connections for pure
+//! reads (the signed-in account, the key lookup on a cache miss, lists),
+//! which never wait for the writer. On PostgreSQL both are the same pool.
+//!
+//! loco runs its PRAGMAs once, on whichever connection is first, and sqlx
+//! recycles connections (every 30 minutes by default), after which they run
+//! with SQLite's defaults; here every connection is opened with the settings
+//! the service relies on.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
-use loco_rs::config::Database as DbConfig;
+use loco_rs::{app::AppContext, config::Database as DbConfig};
 use sea_orm::{
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
     ConnectOptions, Database, DatabaseConnection, DbErr,
 };
 
-/// Opens the SQLite pool: WAL (readers never block the writer), synchronous
-/// NORMAL (a committed transaction survives a process crash; only a power
-/// loss can cost the last commits), a 5 s busy timeout, foreign keys on, and
-/// a bounded page cache without memory-mapped I/O, so memory stays small.
+/// The pool for pure reads (see the module docs).
+#[derive(Clone)]
+pub struct Readers(DatabaseConnection);
+
+impl Readers {
+    /// The read pool stored in the context at boot.
+    ///
+    /// # Panics
+    /// Never in a booted app: `App::after_context` stores it.
+    #[must_use]
+    pub fn get(ctx: &AppContext) -> DatabaseConnection {
+        ctx.shared_store
+            .get::<Arc<Self>>()
+            .expect("read pool stored at boot")
+            .0
+            .clone()
+    }
+}
+
+/// Whether `config` names a SQLite database.
+#[must_use]
+pub fn is_sqlite(config: &DbConfig) -> bool {
+    config.uri.starts_with("sqlite:")
+}
+
+/// Opens the writer and the readers for `config` and stores the readers in
+/// `ctx`; returns the writer, to become `ctx.db`.
 ///
 /// # Errors
 /// When the database cannot be opened.
-pub async fn connect_sqlite(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
+pub async fn open(
+    ctx: &AppContext,
+    config: &DbConfig,
+    readers: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let (writer, reader) = if is_sqlite(config) {
+        let writer = connect_sqlite(config, 1, false).await?;
+        let reader = connect_sqlite(config, readers.max(1), true).await?;
+        (writer, reader)
+    } else {
+        (ctx.db.clone(), ctx.db.clone())
+    };
+    ctx.shared_store.insert(Arc::new(Readers(reader)));
+    Ok(writer)
+}
+
+/// Opens a SQLite pool of `size` connections: WAL (readers never block the
+/// writer), synchronous NORMAL (a committed transaction survives a process
+/// crash; only a power loss can cost the last commits), a 5 s busy timeout,
+/// foreign keys on, and a bounded page cache without memory-mapped I/O, so
+/// memory stays small. A `read_only` pool refuses any write (`query_only`),
+/// so a write sent to it by mistake fails loudly instead of contending.
+///
+/// # Errors
+/// When the database cannot be opened.
+async fn connect_sqlite(
+    config: &DbConfig,
+    size: u32,
+    read_only: bool,
+) -> Result<DatabaseConnection, DbErr> {
     // Validate the URI once, so a typo fails here with a clear message.
     SqliteConnectOptions::from_str(&config.uri)
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))?;
     let mut opt = ConnectOptions::new(&config.uri);
-    opt.max_connections(config.max_connections)
-        .min_connections(config.min_connections)
+    opt.max_connections(size)
+        .min_connections(config.min_connections.min(size))
         .connect_timeout(Duration::from_millis(config.connect_timeout))
         .idle_timeout(Duration::from_millis(config.idle_timeout))
         .sqlx_logging(config.enable_logging)
-        .map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(SqliteJournalMode::Wal)
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
                 .pragma("cache_size", "-16000")
                 .pragma("mmap_size", "0")
                 .pragma("journal_size_limit", "67108864")
-                .pragma("temp_store", "memory")
+                .pragma("temp_store", "memory");
+            if read_only {
+                o.pragma("query_only", "ON")
+            } else {
+                o
+            }
         });
     if let Some(acquire) = config.acquire_timeout {
         opt.acquire_timeout(Duration::from_millis(acquire));

@@ -46,8 +46,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// Anything the client cannot fix. The cause (with its chain) goes to the
+    /// log line and to the CLI tasks; the HTTP body says only "Internal server error".
     #[error("Internal server error")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -69,8 +71,24 @@ impl ApiError {
         }
     }
 
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::Internal(cause.to_string())
+    /// An internal error carrying `cause` (an error or a message).
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// An internal error described by `message` (a broken invariant, say).
+    pub fn invariant(message: impl std::fmt::Display) -> Self {
+        Self::Internal(anyhow::anyhow!("{message}"))
+    }
+
+    /// The text for a log line or a CLI task: the public sentence, and for an
+    /// internal error its whole cause chain.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Internal(cause) => format!("internal error: {cause:#}"),
+            other => other.to_string(),
+        }
     }
 
     #[must_use]
@@ -110,7 +128,7 @@ impl IntoResponse for ApiError {
                 body.insert("current_status".into(), Value::String(s.clone()));
             }
             Self::Internal(cause) => {
-                tracing::error!(error.cause = %cause, "internal error");
+                tracing::error!(error.cause = %format!("{cause:#}"), "internal error");
             }
             _ => {}
         }
@@ -206,7 +224,7 @@ impl FieldCheck {
     /// A 400 with every recorded message, if any.
     pub fn build<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
         self.finish()?;
-        build().ok_or_else(|| ApiError::internal("field check passed with a missing value"))
+        build().ok_or_else(|| ApiError::invariant("field check passed with a missing value"))
     }
 
     /// # Errors
@@ -226,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_hide_their_cause() {
-        let res = ApiError::internal("password=hunter2").into_response();
+        let res = ApiError::invariant("password=hunter2").into_response();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
         assert_eq!(body, r#"{"error":"Internal server error"}"#);

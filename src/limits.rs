@@ -28,11 +28,10 @@ impl Limiters {
                 .max(n);
             RateLimiter::keyed(Quota::per_second(n).allow_burst(burst))
         });
-        let unknown_logins = NonZeroU32::new(u32::try_from(s.login_max_failures).unwrap_or(0))
-            .and_then(|burst| {
-                let period = Duration::from_secs(s.login_window_secs.max(1)) / burst.get();
-                Quota::with_period(period).map(|q| RateLimiter::keyed(q.allow_burst(burst)))
-            });
+        let unknown_logins = NonZeroU32::new(s.login_max_failures).and_then(|burst| {
+            let period = s.login_window / burst.get();
+            Quota::with_period(period).map(|q| RateLimiter::keyed(q.allow_burst(burst)))
+        });
         Self {
             providers,
             orders,

@@ -12,7 +12,10 @@ use axum::{
 use loco_rs::app::AppContext;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::{errors::ApiError, models::outbox, settings::AppSettings};
+use crate::{
+    controllers::extract::bearer_token, db::Readers, errors::ApiError, models::outbox,
+    settings::AppSettings,
+};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -65,21 +68,16 @@ pub async fn render(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let app = AppSettings::get(&ctx);
-    let token = app.settings.metrics_token.expose();
-    if !token.is_empty() {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+    if let Some(token) = &app.settings.metrics_token {
+        let presented = bearer_token(&headers).unwrap_or_default();
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
             presented.as_bytes(),
-            token.as_bytes(),
+            token.expose().as_bytes(),
         )) {
             return Err(ApiError::Unauthorized("Invalid metrics token".into()));
         }
     }
-    let (pending, failed) = outbox::counts(&ctx.db).await?;
+    let (pending, failed) = outbox::counts(&Readers::get(&ctx)).await?;
     #[allow(clippy::cast_precision_loss)]
     {
         metrics::gauge!("outbox_pending").set(pending as f64);

@@ -1,13 +1,17 @@
 //! Application settings: the `settings:` block of `config/<env>.yaml`, where
 //! every value can be overridden by an environment variable (see README).
-//! Loaded once at boot and shared through the app context.
+//!
+//! Parsed and checked once, at boot, by [`AppSettings::load`]: every value
+//! becomes the type it means (a `Duration`, an enum, a parsed key), and a bad
+//! value refuses to start with one line naming it. Call sites never re-parse,
+//! cast or pick their own fallback.
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use loco_rs::{app::AppContext, environment::Environment, Error, Result};
 use serde::Deserialize;
 
-use crate::domain::{crypto::SecretsKey, secret::Secret};
+use crate::domain::{crypto::SecretsKey, kyc_provider::Provider, secret::Secret};
 
 /// Values the production environment refuses to start with.
 const PLACEHOLDER_SECRETS: &[&str] = &[
@@ -20,18 +24,141 @@ const PLACEHOLDER_SECRETS: &[&str] = &[
     crate::domain::crypto::DEV_SECRETS_KEY_HEX,
 ];
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SmtpSettings {
+/// The longest duration any setting may hold (ten years): far beyond any
+/// sensible value, and far from the overflow of date arithmetic.
+const MAX_DURATION_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption (a local relay or a test sink).
+    None,
+}
+
+impl SmtpTls {
+    fn parse(raw: &str) -> std::result::Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::Starttls),
+            "tls" | "implicit" => Ok(Self::Implicit),
+            "none" | "off" => Ok(Self::None),
+            other => Err(format!(
+                "unknown TLS mode {other:?} (use starttls, tls or none)"
+            )),
+        }
+    }
+}
+
+/// An SMTP server to send through.
+#[derive(Debug, Clone)]
+pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub user: String,
     pub password: Secret<String>,
-    /// `starttls`, `tls` (implicit) or `none`.
-    pub tls: String,
+    pub tls: SmtpTls,
 }
 
-impl Default for SmtpSettings {
+/// Where mail goes, unless the environment configures loco's stub (tests).
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Smtp(Smtp),
+    /// `.eml` files in a folder: development needs no mail server.
+    Files(PathBuf),
+}
+
+/// The settings, typed. Field names follow the YAML keys, without their unit.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mail_from: String,
+    pub mail: MailTransport,
+    pub otp_ttl: Duration,
+    pub otp_max_attempts: i32,
+    pub otp_resend_interval: Duration,
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    pub webhook_secret_ttl: Duration,
+    /// How long a rotated-out key keeps working; zero turns the grace off.
+    pub webhook_secret_grace: Duration,
+    pub onfido_webhook_token: Secret<String>,
+    pub jumio_webhook_secret: Secret<String>,
+    pub sumsub_webhook_secret: Secret<String>,
+    /// Requests per minute per identity provider; 0 disables the limit.
+    pub provider_rate_limit_per_min: u32,
+    /// Orders per second per key (0 disables), and the burst above it.
+    pub order_rate_limit_per_sec: u32,
+    pub order_rate_limit_burst: u32,
+    pub order_max_body_bytes: usize,
+    pub json_max_body_bytes: usize,
+    pub webhook_timestamp_tolerance: Duration,
+    pub outbox_max_attempts: i32,
+    pub outbox_poll: Duration,
+    /// How long a worker holds a claimed batch; a crashed worker's mail is
+    /// retried after this.
+    pub outbox_lease: Duration,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret<String>>,
+    /// SQLite only: connections of the read pool beside the one writer.
+    pub db_read_connections: u32,
+}
+
+impl Settings {
+    /// The shared secret configured for an identity provider (empty: not configured).
+    #[must_use]
+    pub fn provider_secret(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::Onfido => self.onfido_webhook_token.expose(),
+            Provider::Jumio => self.jumio_webhook_secret.expose(),
+            Provider::Sumsub => self.sumsub_webhook_secret.expose(),
+        }
+    }
+}
+
+/// The `settings:` block as written; [`AppSettings::load`] checks it into [`Settings`].
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Raw {
+    secrets_key: Secret<String>,
+    mail_from: String,
+    outbox_dir: String,
+    smtp: RawSmtp,
+    otp_ttl_secs: u64,
+    otp_max_attempts: u32,
+    otp_resend_interval_secs: u64,
+    login_max_failures: u32,
+    login_window_secs: u64,
+    webhook_secret_ttl_secs: u64,
+    webhook_secret_grace_secs: u64,
+    onfido_webhook_token: Secret<String>,
+    jumio_webhook_secret: Secret<String>,
+    sumsub_webhook_secret: Secret<String>,
+    provider_rate_limit_per_min: u32,
+    order_rate_limit_per_sec: u32,
+    order_rate_limit_burst: u32,
+    order_max_body_bytes: usize,
+    json_max_body_bytes: usize,
+    webhook_timestamp_tolerance_secs: u64,
+    outbox_max_attempts: u32,
+    outbox_poll_ms: u64,
+    outbox_lease_secs: u64,
+    metrics_token: Secret<String>,
+    db_read_connections: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: u16,
+    user: String,
+    password: Secret<String>,
+    tls: String,
+}
+
+impl Default for RawSmtp {
     fn default() -> Self {
         Self {
             host: String::new(),
@@ -43,47 +170,13 @@ impl Default for SmtpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// 32-byte key (hex or base64) for AES-256-GCM at rest and keyed OTP hashes.
-    pub secrets_key: Secret<String>,
-    pub mail_from: String,
-    /// Folder where mail is written as `.eml` files when no SMTP host is set.
-    pub outbox_dir: String,
-    pub smtp: SmtpSettings,
-    pub otp_ttl_secs: u64,
-    pub otp_max_attempts: i32,
-    pub otp_resend_interval_secs: u64,
-    pub login_max_failures: i32,
-    pub login_window_secs: u64,
-    pub webhook_secret_ttl_secs: u64,
-    pub webhook_secret_grace_secs: u64,
-    pub onfido_webhook_token: Secret<String>,
-    pub jumio_webhook_secret: Secret<String>,
-    pub sumsub_webhook_secret: Secret<String>,
-    pub provider_rate_limit_per_min: u32,
-    pub order_rate_limit_per_sec: u32,
-    pub order_rate_limit_burst: u32,
-    pub order_max_body_bytes: usize,
-    pub json_max_body_bytes: usize,
-    pub webhook_timestamp_tolerance_secs: u64,
-    pub outbox_max_attempts: i32,
-    pub outbox_poll_ms: u64,
-    /// How long a worker holds a claimed batch; a crashed worker's mail is
-    /// retried after this.
-    pub outbox_lease_secs: u64,
-    /// When set, `GET /metrics` requires `Authorization: Bearer <token>`.
-    pub metrics_token: Secret<String>,
-}
-
-impl Default for Settings {
+impl Default for Raw {
     fn default() -> Self {
         Self {
             secrets_key: Secret::new(String::new()),
             mail_from: "My Order Fellow <no-reply@myorderfellow.local>".into(),
             outbox_dir: "tmp/outbox".into(),
-            smtp: SmtpSettings::default(),
+            smtp: RawSmtp::default(),
             otp_ttl_secs: 600,
             otp_max_attempts: 5,
             otp_resend_interval_secs: 60,
@@ -104,22 +197,41 @@ impl Default for Settings {
             outbox_poll_ms: 1000,
             outbox_lease_secs: 30,
             metrics_token: Secret::new(String::new()),
+            db_read_connections: 4,
         }
     }
 }
 
-static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new();
+/// Collects the first bad value, so that boot fails with one line naming it.
+struct Check(Option<String>);
 
-impl Settings {
-    /// The shared secret configured for an identity provider (empty: not configured).
-    #[must_use]
-    pub fn provider_secret(&self, provider: crate::domain::kyc_provider::Provider) -> &str {
-        use crate::domain::kyc_provider::Provider;
-        match provider {
-            Provider::Onfido => self.onfido_webhook_token.expose(),
-            Provider::Jumio => self.jumio_webhook_secret.expose(),
-            Provider::Sumsub => self.sumsub_webhook_secret.expose(),
+impl Check {
+    fn fail(&mut self, setting: &str, why: impl std::fmt::Display) {
+        if self.0.is_none() {
+            self.0 = Some(format!("invalid setting {setting}: {why}"));
         }
+    }
+
+    /// Seconds as a `Duration`, within `min..=MAX_DURATION_SECS`.
+    fn secs(&mut self, setting: &str, secs: u64, min: u64) -> Duration {
+        if secs < min || secs > MAX_DURATION_SECS {
+            self.fail(
+                setting,
+                format!("{secs} is outside {min}..={MAX_DURATION_SECS} seconds"),
+            );
+        }
+        Duration::from_secs(secs.clamp(min, MAX_DURATION_SECS))
+    }
+
+    /// A count of at least `min`, as the `i32` the database columns hold.
+    fn count(&mut self, setting: &str, n: u32, min: u32) -> i32 {
+        if n < min || i32::try_from(n).is_err() {
+            self.fail(
+                setting,
+                format!("{n} must be between {min} and {}", i32::MAX),
+            );
+        }
+        i32::try_from(n.max(min)).unwrap_or(i32::MAX)
     }
 }
 
@@ -129,25 +241,31 @@ pub struct AppSettings {
     pub settings: Settings,
     pub key: SecretsKey,
     pub jwt_secret: Secret<String>,
-    pub jwt_ttl_secs: u64,
+    pub jwt_ttl: Duration,
 }
 
+static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new();
+
 impl AppSettings {
-    /// Parses the `settings:` block and refuses unsafe production values.
+    /// Parses the `settings:` block and refuses bad or unsafe values.
     ///
     /// # Errors
-    /// When a value cannot be parsed, or when production runs with a
+    /// One line naming the first bad setting; in production also a
     /// placeholder secret.
     pub fn load(environment: &Environment, config: &loco_rs::config::Config) -> Result<Self> {
-        let settings: Settings = match &config.settings {
-            Some(value) => serde_json::from_value(value.clone())
-                .map_err(|e| Error::string(&format!("invalid settings: {e}")))?,
-            None => Settings::default(),
+        let raw: Raw = match &config.settings {
+            Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+                Error::string(&format!(
+                    "invalid setting settings.{}: {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })?,
+            None => Raw::default(),
         };
         let production = matches!(environment, Environment::Production);
         let jwt = config.auth.as_ref().and_then(|a| a.jwt.as_ref());
         let jwt_secret = jwt.map(|j| j.secret.clone()).unwrap_or_default();
-        let jwt_ttl_secs = jwt.map_or(86_400, |j| j.expiration);
         if jwt_secret.is_empty() {
             return Err(Error::string("auth.jwt.secret (JWT_SECRET) must be set"));
         }
@@ -157,29 +275,111 @@ impl AppSettings {
                     "refusing to start: set JWT_SECRET to a random value of at least 32 characters",
                 ));
             }
-            if PLACEHOLDER_SECRETS.contains(&settings.secrets_key.expose().as_str()) {
+            if PLACEHOLDER_SECRETS.contains(&raw.secrets_key.expose().as_str()) {
                 return Err(Error::string(
                     "refusing to start: set SECRETS_KEY to 32 random bytes (hex or base64)",
                 ));
             }
         }
-        let key = if settings.secrets_key.expose().is_empty() {
+        let key = if raw.secrets_key.expose().is_empty() {
             SecretsKey::dev_default()
         } else {
-            SecretsKey::parse(settings.secrets_key.expose())
-                .map_err(|e| Error::string(&format!("SECRETS_KEY: {e}")))?
+            SecretsKey::parse(raw.secrets_key.expose())
+                .map_err(|e| Error::string(&format!("invalid setting SECRETS_KEY: {e}")))?
         };
+
+        let mut c = Check(None);
+        let jwt_ttl = c.secs(
+            "auth.jwt.expiration (JWT_TTL_SECS)",
+            jwt.map_or(86_400, |j| j.expiration),
+            1,
+        );
+        let mail = if raw.smtp.host.trim().is_empty() {
+            MailTransport::Files(PathBuf::from(&raw.outbox_dir))
+        } else {
+            let tls = SmtpTls::parse(&raw.smtp.tls).unwrap_or_else(|e| {
+                c.fail("smtp.tls (SMTP_TLS)", e);
+                SmtpTls::Starttls
+            });
+            MailTransport::Smtp(Smtp {
+                host: raw.smtp.host.trim().to_string(),
+                port: raw.smtp.port,
+                user: raw.smtp.user,
+                password: raw.smtp.password,
+                tls,
+            })
+        };
+        if raw.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            c.fail(
+                "mail_from (MAIL_FROM)",
+                "not an address such as `Name <no-reply@example.com>`",
+            );
+        }
+        if raw.order_max_body_bytes == 0 || raw.json_max_body_bytes == 0 {
+            c.fail("*_max_body_bytes", "must be positive");
+        }
+        let settings = Settings {
+            mail,
+            otp_ttl: c.secs("otp_ttl_secs", raw.otp_ttl_secs, 60),
+            otp_max_attempts: c.count("otp_max_attempts", raw.otp_max_attempts, 1),
+            otp_resend_interval: c.secs(
+                "otp_resend_interval_secs",
+                raw.otp_resend_interval_secs,
+                0,
+            ),
+            login_max_failures: u32::try_from(c.count(
+                "login_max_failures",
+                raw.login_max_failures,
+                1,
+            ))
+            .unwrap_or(1),
+            login_window: c.secs("login_window_secs", raw.login_window_secs, 1),
+            webhook_secret_ttl: c.secs("webhook_secret_ttl_secs", raw.webhook_secret_ttl_secs, 60),
+            webhook_secret_grace: c.secs(
+                "webhook_secret_grace_secs",
+                raw.webhook_secret_grace_secs,
+                0,
+            ),
+            webhook_timestamp_tolerance: c.secs(
+                "webhook_timestamp_tolerance_secs",
+                raw.webhook_timestamp_tolerance_secs,
+                1,
+            ),
+            outbox_max_attempts: c.count("outbox_max_attempts", raw.outbox_max_attempts, 1),
+            outbox_poll: Duration::from_millis(raw.outbox_poll_ms.max(1)),
+            outbox_lease: c.secs("outbox_lease_secs", raw.outbox_lease_secs, 1),
+            db_read_connections: u32::try_from(c.count(
+                "db_read_connections",
+                raw.db_read_connections,
+                1,
+            ))
+            .unwrap_or(1),
+            metrics_token: (!raw.metrics_token.expose().is_empty()).then_some(raw.metrics_token),
+            mail_from: raw.mail_from,
+            onfido_webhook_token: raw.onfido_webhook_token,
+            jumio_webhook_secret: raw.jumio_webhook_secret,
+            sumsub_webhook_secret: raw.sumsub_webhook_secret,
+            provider_rate_limit_per_min: raw.provider_rate_limit_per_min,
+            order_rate_limit_per_sec: raw.order_rate_limit_per_sec,
+            order_rate_limit_burst: raw.order_rate_limit_burst,
+            order_max_body_bytes: raw.order_max_body_bytes,
+            json_max_body_bytes: raw.json_max_body_bytes,
+        };
+        if let Some(line) = c.0 {
+            return Err(Error::string(&line));
+        }
         Ok(Self {
             settings,
             key,
             jwt_secret: Secret::new(jwt_secret),
-            jwt_ttl_secs,
+            jwt_ttl,
         })
     }
 
-    /// The settings of the first app booted in this process, for code that has
-    /// no context at hand (sea-orm model hooks). Tests boot several apps from
-    /// the same configuration, so "first" is well defined.
+    /// The settings of the first app booted in this process, for the one
+    /// place that has no context at hand: the KYC model's after-save hook
+    /// (sea-orm hooks receive only a connection). Tests boot several apps
+    /// from the same configuration, so "first" is well defined.
     ///
     /// # Panics
     /// When called before any app has booted.
@@ -195,7 +395,8 @@ impl AppSettings {
         ctx.shared_store.insert(settings);
     }
 
-    /// The settings stored in the context at boot.
+    /// The settings stored in the context at boot: the one way a request
+    /// handler, a worker or a task reaches them.
     ///
     /// # Panics
     /// Never in a booted app: `App::after_context` stores them first.
@@ -205,4 +406,11 @@ impl AppSettings {
             .get::<Arc<Self>>()
             .expect("settings are stored at boot")
     }
+}
+
+/// `d` as a date-arithmetic delta. Settings are bounded to ten years, so
+/// this never saturates for them.
+#[must_use]
+pub fn delta(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }

@@ -5,19 +5,17 @@ use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 
 use super::{
-    extract::{parse_pid, AdminUser, ApiJson, ApiPath, ApiQuery},
+    extract::{optional_field, parse_pid, AdminUser, ApiJson, ApiPath, ApiQuery},
     pagination::PageParams,
 };
 use crate::{
-    domain::{
-        kyc_status::{KycAction, KycStatus},
-        text,
-    },
+    domain::{kyc_status::KycAction, text},
     errors::{ApiError, ApiResult},
     models::{
         kyc::{self, Actor, Decision},
         users,
     },
+    settings::AppSettings,
     views::{
         kyc::{AdminKycView, AuditView},
         Page,
@@ -37,12 +35,7 @@ async fn list(
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(KycStatus::parse(s).ok_or_else(|| {
-            ApiError::field("status", "One of pending, approved, rejected, suspended.")
-        })?),
-    };
+    let status = optional_field("status", q.status.as_deref())?;
     let (page, size) = q.page.resolve()?;
     let (count, rows) = kyc::Model::list_for_review(&ctx.db, status, page, size).await?;
     let results = rows
@@ -92,7 +85,9 @@ fn reason(raw: &str) -> Result<String, ApiError> {
 
 async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Decision) -> ApiResult {
     let pid = parse_pid(id)?;
-    let application = kyc::transition(&ctx.db, pid, decision, &Actor::Admin(admin.pid)).await?;
+    let app = AppSettings::get(ctx);
+    let application =
+        kyc::transition(&ctx.db, &app, pid, decision, &Actor::Admin(admin.pid)).await?;
     let company = application.company(&ctx.db).await?;
     Ok(Json(AdminKycView::new(&application, company.as_ref())).into_response())
 }

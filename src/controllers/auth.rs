@@ -125,7 +125,7 @@ async fn login(State(ctx): State<AppContext>, ApiJson(body): ApiJson<LoginBody>)
     .await?;
     let token = token::issue(
         app.jwt_secret.expose(),
-        app.jwt_ttl_secs,
+        app.jwt_ttl.as_secs(),
         user.pid,
         &user.role,
         user.token_version,

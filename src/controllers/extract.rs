@@ -1,20 +1,62 @@
 //! Request extractors whose every rejection is an [`ApiError`] (JSON body).
 
+use std::str::FromStr;
+
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Query, Request},
-    http::{header, request::Parts},
+    http::{header, request::Parts, HeaderMap},
 };
 use loco_rs::app::AppContext;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::{
-    domain::token,
+    db::Readers,
+    domain::{token, DomainError},
     errors::{ApiError, FieldErrors},
     models::users,
     settings::AppSettings,
 };
+
+/// A header's value, trimmed; `None` when absent, blank or not visible ASCII.
+#[must_use]
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme in any case).
+#[must_use]
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, header::AUTHORIZATION.as_str())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// An optional request value (a query filter, say) parsed into its domain
+/// type; absent or blank is `None`, anything else must parse.
+///
+/// # Errors
+/// 400 naming `field` with the domain's message.
+pub fn optional_field<T: FromStr<Err = DomainError>>(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    match raw.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e: DomainError| ApiError::field(field, e.0)),
+    }
+}
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 ///
@@ -160,19 +202,10 @@ impl FromRequestParts<AppContext> for CurrentUser {
                 "Authentication credentials were not provided or are invalid".into(),
             )
         };
-        let raw = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .ok_or_else(unauthorized)?;
+        let raw = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
         let app = AppSettings::get(ctx);
-        let claims =
-            token::verify(app.jwt_secret.expose(), raw.trim()).map_err(|_| unauthorized())?;
-        let user = users::Model::find_by_pid(&ctx.db, claims.sub)
+        let claims = token::verify(app.jwt_secret.expose(), raw).map_err(|_| unauthorized())?;
+        let user = users::Model::find_by_pid(&Readers::get(ctx), claims.sub)
             .await?
             .filter(|u| u.token_version == claims.ver && u.is_verified())
             .ok_or_else(unauthorized)?;
@@ -202,12 +235,13 @@ impl FromRequestParts<AppContext> for AdminUser {
     }
 }
 
-/// Parses a public id from the path; anything that is not a UUID is simply not found.
+/// Parses a public id (from a path, a body or the command line); anything
+/// that is not a UUID is simply not found.
 ///
 /// # Errors
 /// 404 when `raw` is not a UUID.
 pub fn parse_pid(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
+    Uuid::parse_str(raw.trim()).map_err(|_| ApiError::not_found())
 }
 
 #[cfg(test)]

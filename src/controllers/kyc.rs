@@ -6,7 +6,12 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, CurrentUser};
 use crate::{
-    domain::{country::Country, phone::Phone, text, DomainError},
+    domain::{
+        business::{RegistrationNumber, Website},
+        country::Country,
+        phone::Phone,
+        text,
+    },
     errors::{ApiError, ApiResult, FieldCheck},
     models::kyc::{self, Submission},
     views::kyc::KycView,
@@ -24,31 +29,6 @@ struct SubmitBody {
     contact_phone: Option<String>,
 }
 
-fn registration_number(raw: &str) -> Result<String, DomainError> {
-    let v = text::parse(raw, 2, 64, false)?;
-    if v.chars()
-        .all(|c| c.is_ascii_alphanumeric() || " -/.".contains(c))
-    {
-        Ok(v)
-    } else {
-        Err(DomainError::new(
-            "Use letters, digits, spaces, '-', '/' or '.' only.",
-        ))
-    }
-}
-
-fn website(raw: &str) -> Result<String, DomainError> {
-    let v = raw.trim();
-    let ok = v.len() <= 200
-        && (v.starts_with("https://") || v.starts_with("http://"))
-        && validator::ValidateUrl::validate_url(&v);
-    if ok {
-        Ok(v.to_string())
-    } else {
-        Err(DomainError::new("Enter a valid http(s) URL."))
-    }
-}
-
 impl TryFrom<SubmitBody> for Submission {
     type Error = ApiError;
 
@@ -60,7 +40,7 @@ impl TryFrom<SubmitBody> for Submission {
         );
         let registration_number = c.take(
             "registration_number",
-            registration_number(&b.registration_number),
+            RegistrationNumber::parse(&b.registration_number),
         );
         let country = c.take("country", Country::parse(&b.country));
         let business_address = c.take(
@@ -69,7 +49,7 @@ impl TryFrom<SubmitBody> for Submission {
         );
         let website = match b.website.as_deref().map(str::trim) {
             None | Some("") => Some(None),
-            Some(w) => c.take("website", website(w)).map(Some),
+            Some(w) => c.take("website", Website::parse(w)).map(Some),
         };
         let contact_phone = match b.contact_phone.as_deref().map(str::trim) {
             None | Some("") => Some(None),

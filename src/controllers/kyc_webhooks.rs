@@ -41,7 +41,7 @@ async fn receive(
     // provider's budget.
     Limiters::get(&ctx).provider(provider.name())?;
     let event = kyc_provider::parse(provider, &body).map_err(invalid)?;
-    let outcome = kyc::apply_provider_event(&ctx.db, &event, sha256_hex(&body)).await?;
+    let outcome = kyc::apply_provider_event(&ctx.db, &app, &event, sha256_hex(&body)).await?;
     Ok(Json(json!({ "status": outcome.as_str() })).into_response())
 }
 

@@ -17,8 +17,9 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::extract::{parse_json, read_body};
+use super::extract::{header_str as header, parse_json, parse_pid, read_body};
 use crate::{
+    db::Readers,
     domain::{
         api_key::ApiKey,
         email::Email,
@@ -30,6 +31,7 @@ use crate::{
     errors::{ApiError, FieldCheck},
     limits::Limiters,
     models::{
+        companies::{self, ExpiredKey},
         orders::{self, Accepted, NewOrder, Source},
         webhook_secrets::{self, KeyCheck},
     },
@@ -41,6 +43,8 @@ use crate::{
 pub const INVALID_KEY: &str = "Invalid API key";
 pub const EXPIRED_KEY: &str =
     "Webhook secret expired. A new secret has been generated; fetch it from GET /api/v1/webhook/secret/.";
+/// An expired key of a company that is no longer approved: nothing was issued.
+pub const EXPIRED_KEY_NOT_REPLACED: &str = "Webhook secret expired.";
 pub const INVALID_SIGNATURE: &str = "Invalid signature";
 pub const STALE_TIMESTAMP: &str = "Timestamp outside tolerance";
 
@@ -92,14 +96,6 @@ impl From<ApiError> for Refusal {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// The company behind a correctly signed request, and the raw body.
 async fn authenticate(
     ctx: &Intake,
@@ -111,17 +107,23 @@ async fn authenticate(
     let key = header(headers, "x-api-key")
         .and_then(|raw| ApiKey::parse(raw).ok())
         .ok_or_else(invalid_key)?;
-    let secret = match webhook_secrets::check_cached(&ctx.db, &key)
+    let secret = match webhook_secrets::lookup(&ctx.reader, &key)
         .await
         .map_err(|e| Refusal::from(ApiError::from(e)))?
     {
         KeyCheck::Active(row) | KeyCheck::Grace(row) => row,
         KeyCheck::Expired(row) => {
-            webhook_secrets::replace_expired(&ctx.db, app, &row)
+            // Answer from what actually happened: a successor exists only
+            // when this call or a concurrent one issued it.
+            let message = match companies::replace_expired_key(&ctx.db, app, &row)
                 .await
-                .map_err(Refusal::from)?;
+                .map_err(|e| Refusal::from(e).key(&key))?
+            {
+                ExpiredKey::Replaced | ExpiredKey::AlreadyReplaced => EXPIRED_KEY,
+                ExpiredKey::NotApproved => EXPIRED_KEY_NOT_REPLACED,
+            };
             return Err(
-                Refusal::new("expired_key", ApiError::Unauthorized(EXPIRED_KEY.into())).key(&key),
+                Refusal::new("expired_key", ApiError::Unauthorized(message.into())).key(&key),
             );
         }
         KeyCheck::Unknown => return Err(invalid_key().key(&key)),
@@ -154,7 +156,7 @@ fn verify_signature(
         .ok_or_else(bad)?;
     let timestamp = header(headers, "x-webhook-timestamp");
     if let Some(ts) = timestamp {
-        let tolerance = app.settings.webhook_timestamp_tolerance_secs;
+        let tolerance = app.settings.webhook_timestamp_tolerance.as_secs();
         if !timestamp_is_fresh(ts, chrono::Utc::now().timestamp(), tolerance) {
             return Err(Refusal::new(
                 "stale_timestamp",
@@ -295,14 +297,14 @@ async fn update_status(
         let b = parse_json::<StatusBody>(&body).map_err(fail)?;
         let to = TrackingStatus::parse(&b.tracking_status)
             .map_err(|e| fail(ApiError::field("tracking_status", e.0)))?;
-        let note = note(b.note.as_deref()).map_err(fail)?;
+        let note = text::note(b.note.as_deref()).map_err(|e| fail(ApiError::field("note", e.0)))?;
         let order = match (b.order_id.as_deref(), b.external_order_id.as_deref()) {
             (Some(id), _) => {
-                let pid = Uuid::parse_str(id.trim()).map_err(|_| fail(ApiError::not_found()))?;
-                orders::Model::find_for_company(&ctx.db, user_id, pid).await
+                let pid = parse_pid(id).map_err(fail)?;
+                orders::Model::find_for_company(&ctx.reader, user_id, pid).await
             }
             (None, Some(ext)) => {
-                orders::Model::find_by_external_id(&ctx.db, user_id, ext.trim()).await
+                orders::Model::find_by_external_id(&ctx.reader, user_id, ext.trim()).await
             }
             (None, None) => Err(ApiError::field(
                 "order_id",
@@ -321,18 +323,11 @@ async fn update_status(
     }
 }
 
-/// An optional note of at most 500 characters.
-///
-/// # Errors
-/// 400 when longer, or holding control characters.
-pub fn note(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    text::optional(raw, 500).map_err(|e| ApiError::field("note", e.0))
-}
-
 /// What the intake needs per request, cheap to clone: the hot path does not
 /// clone loco's whole `AppContext` (its configuration) for every order.
 pub struct Intake {
     db: DatabaseConnection,
+    reader: DatabaseConnection,
     app: Arc<AppSettings>,
     limits: Arc<Limiters>,
     writer: Arc<OrderWriter>,
@@ -345,6 +340,7 @@ pub struct Intake {
 pub fn router(ctx: &AppContext) -> axum::Router {
     let intake = Arc::new(Intake {
         db: ctx.db.clone(),
+        reader: Readers::get(ctx),
         app: AppSettings::get(ctx),
         limits: Limiters::get(ctx),
         writer: OrderWriter::get(ctx),

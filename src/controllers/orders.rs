@@ -5,12 +5,12 @@ use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
 
 use super::{
-    extract::{parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
-    order_webhook::note,
+    extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
     pagination::PageParams,
 };
 use crate::{
-    domain::tracking::TrackingStatus,
+    db::Readers,
+    domain::{text, tracking::TrackingStatus},
     errors::{ApiError, ApiResult},
     models::orders::{self, ListQuery, Source},
     settings::AppSettings,
@@ -34,10 +34,7 @@ async fn list(
     CurrentUser(user): CurrentUser,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let status = match p.status.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(s) => Some(TrackingStatus::parse(s).map_err(|e| ApiError::field("status", e.0))?),
-    };
+    let status = optional_field("status", p.status.as_deref())?;
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::field(
             "q",
@@ -55,13 +52,13 @@ async fn list(
         page,
         page_size,
     };
-    let (count, rows) = orders::list_for_company(&ctx.db, user.id, &query).await?;
+    let (count, rows) = orders::list_for_company(&Readers::get(&ctx), user.id, &query).await?;
     let results = rows.iter().map(OrderView::from).collect();
     Ok(Json(Page::new(count, page, page_size, results)).into_response())
 }
 
 async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
-    let history = order.history(&ctx.db).await?;
+    let history = order.history(&Readers::get(ctx)).await?;
     Ok(Json(OrderDetailView {
         order: OrderView::from(order),
         history: history.iter().map(HistoryView::from).collect(),
@@ -75,7 +72,8 @@ async fn detail(
     CurrentUser(user): CurrentUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
-    let order = orders::Model::find_for_company(&ctx.db, user.id, parse_pid(&id)?).await?;
+    let order =
+        orders::Model::find_for_company(&Readers::get(&ctx), user.id, parse_pid(&id)?).await?;
     detail_view(&ctx, &order).await
 }
 
@@ -96,7 +94,7 @@ async fn update(
     let order = orders::Model::find_for_company(&ctx.db, user.id, parse_pid(&id)?).await?;
     let to = TrackingStatus::parse(&body.tracking_status)
         .map_err(|e| ApiError::field("tracking_status", e.0))?;
-    let note = note(body.note.as_deref())?;
+    let note = text::note(body.note.as_deref()).map_err(|e| ApiError::field("note", e.0))?;
     let order = orders::change_status(
         &ctx.db,
         &AppSettings::get(&ctx),

@@ -6,14 +6,14 @@ use loco_rs::prelude::{get, AppContext, Routes};
 use super::extract::CurrentUser;
 use crate::{
     errors::ApiResult,
-    models::webhook_secrets,
+    models::companies,
     settings::AppSettings,
     views::webhook_secret::{IssuedSecretView, SecretView},
 };
 
 /// `GET` → 200 `{"secret_key", "is_active", "expires_at"}`; 403 without approved KYC.
 async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
-    let (row, key) = webhook_secrets::current(&ctx.db, &AppSettings::get(&ctx), user.id).await?;
+    let (row, key) = companies::current_key(&ctx.db, &AppSettings::get(&ctx), user.id).await?;
     Ok(Json(SecretView {
         secret_key: key.expose().to_string(),
         is_active: row.is_active,
@@ -26,7 +26,7 @@ async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> 
 /// previous key keeps working for the grace window.
 async fn rotate(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
     let app = AppSettings::get(&ctx);
-    let (row, key, first) = webhook_secrets::rotate(&ctx.db, &app, user.id).await?;
+    let (row, key, first) = companies::rotate_key(&ctx.db, &app, user.id).await?;
     let (status, label) = if first {
         (StatusCode::CREATED, "created")
     } else {

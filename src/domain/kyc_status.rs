@@ -1,7 +1,9 @@
 //! The KYC review state machine: the one place that decides which transition
 //! is legal, whoever asks (admin API, provider webhook, bulk task).
 
-use std::fmt;
+use std::{fmt, str::FromStr};
+
+use super::DomainError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KycStatus {
@@ -29,16 +31,22 @@ impl KycStatus {
         }
     }
 
-    #[must_use]
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Approved,
-            Self::Rejected,
-            Self::Suspended,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Rejected,
+        Self::Suspended,
+    ];
+
+    /// Accepts the lower-case names.
+    ///
+    /// # Errors
+    /// When the value names no status.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw.trim())
+            .ok_or_else(|| DomainError::new("One of pending, approved, rejected, suspended."))
     }
 
     /// The status `action` leads to from here, or `None` when illegal:
@@ -53,6 +61,14 @@ impl KycStatus {
             (Self::Approved, KycAction::Suspend) => Some(Self::Suspended),
             _ => None,
         }
+    }
+}
+
+impl FromStr for KycStatus {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        Self::parse(s)
     }
 }
 
@@ -99,8 +115,8 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for s in [Pending, Approved, Rejected, Suspended] {
-            assert_eq!(KycStatus::parse(s.as_str()), Some(s));
+            assert_eq!(KycStatus::parse(s.as_str()).ok(), Some(s));
         }
-        assert_eq!(KycStatus::parse("nope"), None);
+        assert_eq!(KycStatus::parse("nope").ok(), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Value types that cannot hold bad data. Each is parsed once, at the edge.
 pub mod api_key;
+pub mod business;
 pub mod country;
 pub mod crypto;
 pub mod email;

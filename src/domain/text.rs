@@ -49,6 +49,15 @@ pub fn optional(raw: Option<&str>, max: usize) -> Result<Option<String>, DomainE
     }
 }
 
+/// A note on a status change: optional, at most 500 characters, line
+/// breaks allowed.
+///
+/// # Errors
+/// As [`parse`], for a non-blank value.
+pub fn note(raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    optional(raw, 500)
+}
+
 /// An opaque client key (external order id, idempotency key): 1 to 128
 /// visible ASCII characters.
 ///

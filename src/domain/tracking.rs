@@ -1,7 +1,7 @@
 //! An order's tracking status and the rule for moving it: forward only, and
 //! never out of a terminal status.
 
-use std::fmt;
+use std::{fmt, str::FromStr};
 
 use super::DomainError;
 
@@ -113,6 +113,14 @@ impl TrackingStatus {
             return Err(TransitionError::Backwards(self));
         }
         Ok(true)
+    }
+}
+
+impl FromStr for TrackingStatus {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        Self::parse(s)
     }
 }
 

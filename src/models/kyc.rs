@@ -7,7 +7,7 @@
 
 use sea_orm::{
     entity::prelude::*, sea_query::OnConflict, ActiveValue::Set, ConnectionTrait, PaginatorTrait,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -15,10 +15,12 @@ pub use super::_entities::kyc_applications::{self, ActiveModel, Column, Entity, 
 use super::{
     _entities::{kyc_audit_logs, kyc_provider_events, users},
     outbox::{self, NewMail},
-    webhook_secrets,
+    tx::Tx,
+    webhook_secrets::{self, Approved},
 };
 use crate::{
     domain::{
+        business::{RegistrationNumber, Website},
         country::Country,
         kyc_provider::{ProviderEvent, Reference, Verdict},
         kyc_status::{KycAction, KycStatus},
@@ -33,17 +35,18 @@ use crate::{
 #[async_trait::async_trait]
 impl ActiveModelBehavior for ActiveModel {
     /// The secret hook: an approved application always leaves its company
-    /// with an active webhook secret; a suspended one with none.
+    /// with an active webhook secret; a suspended one with none. (Hooks get
+    /// no app context: this is the one reader of the process-wide settings.)
     async fn after_save<C>(model: Model, db: &C, _insert: bool) -> Result<Model, DbErr>
     where
         C: ConnectionTrait,
     {
-        match KycStatus::parse(&model.status) {
-            Some(KycStatus::Approved) => {
+        match model.status().map_err(|e| DbErr::Custom(e.describe()))? {
+            KycStatus::Approved => {
                 webhook_secrets::ensure_active(db, &AppSettings::global(), model.user_id).await?;
             }
-            Some(KycStatus::Suspended) => webhook_secrets::revoke_all(db, model.user_id).await?,
-            _ => {}
+            KycStatus::Suspended => webhook_secrets::revoke_all(db, model.user_id).await?,
+            KycStatus::Pending | KycStatus::Rejected => {}
         }
         Ok(model)
     }
@@ -53,10 +56,10 @@ impl ActiveModelBehavior for ActiveModel {
 #[derive(Debug)]
 pub struct Submission {
     pub business_name: String,
-    pub registration_number: String,
+    pub registration_number: RegistrationNumber,
     pub country: Country,
     pub business_address: String,
-    pub website: Option<String>,
+    pub website: Option<Website>,
     pub contact_phone: Option<Phone>,
 }
 
@@ -99,9 +102,18 @@ impl Decision {
 }
 
 impl Model {
-    #[must_use]
-    pub fn status(&self) -> KycStatus {
-        KycStatus::parse(&self.status).unwrap_or(KycStatus::Pending)
+    /// The stored status. A value that names no status is a corrupt row,
+    /// never read as some default (a corrupt row must not become approvable).
+    ///
+    /// # Errors
+    /// An internal error naming the row.
+    pub fn status(&self) -> ApiResult<KycStatus> {
+        self.status.parse().map_err(|_| {
+            ApiError::invariant(format!(
+                "kyc_applications row {}: unknown status {:?}",
+                self.id, self.status
+            ))
+        })
     }
 
     /// The company's newest application.
@@ -147,7 +159,7 @@ impl Model {
             });
         }
         if let Some(existing) = Self::current_for(db, user.id).await? {
-            let status = existing.status();
+            let status = existing.status()?;
             if status != KycStatus::Rejected {
                 return Err(ApiError::conflict(
                     format!("A KYC application is already {status}"),
@@ -166,10 +178,10 @@ impl Model {
             pid: Set(Uuid::new_v4()),
             user_id: Set(user.id),
             business_name: Set(sub.business_name),
-            registration_number: Set(sub.registration_number),
+            registration_number: Set(sub.registration_number.into_inner()),
             country: Set(sub.country.into_inner()),
             business_address: Set(sub.business_address),
-            website: Set(sub.website),
+            website: Set(sub.website.map(Website::into_inner)),
             contact_phone: Set(sub.contact_phone.map(Phone::into_inner)),
             status: Set(KycStatus::Pending.to_string()),
             resubmit_allowed: Set(true),
@@ -251,23 +263,23 @@ pub fn kyc_required() -> ApiError {
     }
 }
 
-/// Locks the company's newest application for the rest of `txn` and checks
-/// that it is approved. Secret changes take this lock first, like KYC
-/// transitions do, so a key can never be issued next to a suspension.
+/// Locks the company's newest application for the rest of `tx` and, when
+/// it is approved, grants leave to change the company's keys. Key changes
+/// take this lock first, like KYC transitions do, so a key can never be
+/// issued next to a suspension. `None`: the company is not approved.
 ///
 /// # Errors
-/// 403 when the company's KYC is not approved.
-pub async fn lock_approved<C: ConnectionTrait>(txn: &C, user_id: i64) -> ApiResult<()> {
+/// On database failure, or a corrupt status.
+pub async fn lock_approved(tx: &Tx, user_id: i64) -> ApiResult<Option<Approved<'_>>> {
     let newest = Entity::find()
         .filter(Column::UserId.eq(user_id))
         .order_by_desc(Column::Id)
         .lock_exclusive()
-        .one(txn)
+        .one(tx)
         .await?;
-    if newest.is_some_and(|k| k.status() == KycStatus::Approved) {
-        Ok(())
-    } else {
-        Err(kyc_required())
+    match newest {
+        Some(k) if k.status()? == KycStatus::Approved => Ok(Some(Approved::new(tx, user_id))),
+        _ => Ok(None),
     }
 }
 
@@ -279,32 +291,32 @@ pub async fn lock_approved<C: ConnectionTrait>(txn: &C, user_id: i64) -> ApiResu
 /// 404 unknown application, 409 illegal transition (with the current status).
 pub async fn transition(
     db: &DatabaseConnection,
+    app: &AppSettings,
     pid: Uuid,
     decision: Decision,
     actor: &Actor,
 ) -> ApiResult<Model> {
-    let txn = db.begin().await?;
+    let tx = Tx::begin(db).await?;
     let row = Entity::find()
         .filter(Column::Pid.eq(pid))
         .lock_exclusive()
-        .one(&txn)
+        .one(&tx)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let model = apply_on(&txn, row, &decision, actor).await?;
-    txn.commit().await?;
-    webhook_secrets::changed();
-    outbox::wake();
+    let model = apply_on(&tx, app, row, &decision, actor).await?;
+    tx.commit().await?;
     Ok(model)
 }
 
-/// The body of [`transition`] for a row already locked in `txn`.
-pub(crate) async fn apply_on<C: ConnectionTrait>(
-    txn: &C,
+/// The body of [`transition`] for a row already locked in `tx`.
+async fn apply_on(
+    tx: &Tx,
+    app: &AppSettings,
     row: Model,
     decision: &Decision,
     actor: &Actor,
 ) -> ApiResult<Model> {
-    let from = row.status();
+    let from = row.status()?;
     let to = from.apply(decision.action).ok_or_else(|| {
         ApiError::conflict(
             format!(
@@ -328,7 +340,12 @@ pub(crate) async fn apply_on<C: ConnectionTrait>(
         KycStatus::Approved => am.rejection_reason = Set(None),
         _ => {}
     }
-    let model = am.update(txn).await?;
+    // Saving runs the secret hook; the keys it changes leave the cache once
+    // this commits.
+    let model = am.update(tx).await?;
+    if matches!(to, KycStatus::Approved | KycStatus::Suspended) {
+        tx.after_commit(webhook_secrets::changed);
+    }
     kyc_audit_logs::ActiveModel {
         kyc_application_id: Set(model.id),
         actor: Set(actor.label()),
@@ -339,36 +356,33 @@ pub(crate) async fn apply_on<C: ConnectionTrait>(
         updated_at: Set(t),
         ..Default::default()
     }
-    .insert(txn)
+    .insert(tx)
     .await?;
-    notify_business(txn, &model, to).await?;
+    notify_business(tx, app, &model, to).await?;
     Ok(model)
 }
 
-async fn notify_business<C: ConnectionTrait>(txn: &C, kyc: &Model, to: KycStatus) -> ApiResult<()> {
+async fn notify_business(tx: &Tx, app: &AppSettings, kyc: &Model, to: KycStatus) -> ApiResult<()> {
     let mail = match to {
         KycStatus::Approved => Mail::KycApproved,
         KycStatus::Rejected => Mail::KycRejected,
-        _ => return Ok(()),
+        KycStatus::Pending | KycStatus::Suspended => return Ok(()),
     };
-    queue_mail(txn, kyc, mail).await
+    queue_mail(tx, app, kyc, mail).await
 }
 
 /// Queues one of the KYC e-mails to the application's company.
-pub(crate) async fn queue_mail<C: ConnectionTrait>(
-    txn: &C,
-    kyc: &Model,
-    mail: Mail,
-) -> ApiResult<()> {
-    let user = kyc.company(txn).await?.ok_or_else(ApiError::not_found)?;
+async fn queue_mail(tx: &Tx, app: &AppSettings, kyc: &Model, mail: Mail) -> ApiResult<()> {
+    let user = kyc.company(tx).await?.ok_or_else(|| {
+        ApiError::invariant(format!("kyc_applications row {}: no company", kyc.id))
+    })?;
     let locals = json!({
         "name": user.full_name,
         "business_name": kyc.business_name,
         "reason": kyc.rejection_reason.clone().unwrap_or_default(),
         "resubmit_allowed": kyc.resubmit_allowed,
     });
-    let app = AppSettings::global();
-    outbox::enqueue(txn, &app.key, NewMail::new(mail, user.email, locals)).await?;
+    outbox::enqueue(tx, &app.key, NewMail::new(mail, user.email, locals)).await?;
     Ok(())
 }
 
@@ -403,17 +417,18 @@ impl ProviderOutcome {
 /// On database failure.
 pub async fn apply_provider_event(
     db: &DatabaseConnection,
+    app: &AppSettings,
     event: &ProviderEvent,
     body_hash: String,
 ) -> ApiResult<ProviderOutcome> {
     let provider = event.provider.name();
-    let txn = db.begin().await?;
+    let tx = Tx::begin(db).await?;
     let row = match &event.reference {
         Reference::Application(pid) => {
             Entity::find()
                 .filter(Column::Pid.eq(*pid))
                 .lock_exclusive()
-                .one(&txn)
+                .one(&tx)
                 .await?
         }
         // The provider's applicant stands for the company: its verdict goes to
@@ -422,7 +437,7 @@ pub async fn apply_provider_event(
         Reference::Applicant(id) => match Entity::find()
             .filter(Column::Provider.eq(provider))
             .filter(Column::ProviderApplicantId.eq(id.as_str()))
-            .one(&txn)
+            .one(&tx)
             .await?
         {
             Some(known) => {
@@ -430,14 +445,14 @@ pub async fn apply_provider_event(
                     .filter(Column::UserId.eq(known.user_id))
                     .order_by_desc(Column::Id)
                     .lock_exclusive()
-                    .one(&txn)
+                    .one(&tx)
                     .await?
             }
             None => None,
         },
     };
     let Some(row) = row else {
-        txn.rollback().await?;
+        tx.rollback().await?;
         tracing::warn!(provider, reference = ?event.reference, "KYC webhook for an unknown application");
         return Ok(ProviderOutcome::Ignored);
     };
@@ -457,11 +472,11 @@ pub async fn apply_provider_event(
         .do_nothing()
         .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(&tx)
     .await?
         == 1;
     if !first_delivery {
-        txn.rollback().await?;
+        tx.rollback().await?;
         return Ok(ProviderOutcome::Duplicate);
     }
 
@@ -474,7 +489,7 @@ pub async fn apply_provider_event(
         am.provider_applicant_id = Set(event.applicant_id.clone());
     }
     am.updated_at = Set(t);
-    let row = am.update(&txn).await?;
+    let row = am.update(&tx).await?;
 
     let actor = Actor::Provider(provider);
     let decision = match &event.verdict {
@@ -488,11 +503,11 @@ pub async fn apply_provider_event(
             resubmit_allowed: *resubmit_allowed,
         }),
         Verdict::ManualReview => {
-            if row.status() == KycStatus::Pending && !row.needs_manual_review {
+            if row.status()? == KycStatus::Pending && !row.needs_manual_review {
                 let mut am: ActiveModel = row.clone().into();
                 am.needs_manual_review = Set(true);
-                let row = am.update(&txn).await?;
-                queue_mail(&txn, &row, Mail::KycPendingReview).await?;
+                let row = am.update(&tx).await?;
+                queue_mail(&tx, app, &row, Mail::KycPendingReview).await?;
             }
             None
         }
@@ -500,8 +515,8 @@ pub async fn apply_provider_event(
     };
     let mut outcome = ProviderOutcome::Processed;
     if let Some(decision) = decision {
-        let status = row.status();
-        match apply_on(&txn, row, &decision, &actor).await {
+        let status = row.status()?;
+        match apply_on(&tx, app, row, &decision, &actor).await {
             Ok(_) => {}
             Err(ApiError::Conflict { .. }) => {
                 tracing::warn!(
@@ -515,8 +530,6 @@ pub async fn apply_provider_event(
             Err(e) => return Err(e),
         }
     }
-    txn.commit().await?;
-    webhook_secrets::changed();
-    outbox::wake();
+    tx.commit().await?;
     Ok(outcome)
 }

@@ -1,9 +1,14 @@
 //! Business rules on the sea-orm entities (fat models). Controllers call these.
+//!
+//! Dependencies between models run one way: `companies` → `kyc` →
+//! `webhook_secrets`, and everything that writes → `outbox`, `tx`.
 pub mod _entities;
+pub mod companies;
 pub mod kyc;
 pub mod orders;
 pub mod otp;
 pub mod outbox;
+pub mod tx;
 pub mod users;
 pub mod webhook_secrets;
 

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 
 use sea_orm::{
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait, Func, OnConflict},
+    sea_query::{Expr, ExprTrait, Func},
     ActiveValue::Set,
     Condition, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -17,6 +16,7 @@ pub use super::_entities::orders::{self, ActiveModel, Column, Entity, Model};
 use super::{
     _entities::{order_status_changes as changes, users},
     outbox::{self, NewMail},
+    tx::Tx,
 };
 use crate::{
     domain::{
@@ -80,9 +80,17 @@ pub enum Accepted {
 }
 
 impl Model {
-    #[must_use]
-    pub fn status(&self) -> TrackingStatus {
-        TrackingStatus::parse(&self.tracking_status).unwrap_or(TrackingStatus::Pending)
+    /// The stored status; one that names no status is a corrupt row.
+    ///
+    /// # Errors
+    /// An internal error naming the row.
+    pub fn status(&self) -> ApiResult<TrackingStatus> {
+        self.tracking_status.parse().map_err(|_| {
+            ApiError::invariant(format!(
+                "orders row {}: unknown status {:?}",
+                self.id, self.tracking_status
+            ))
+        })
     }
 
     /// The order `pid` of company `user_id`; another company's order is not found.
@@ -189,8 +197,8 @@ pub async fn list_for_company<C: ConnectionTrait>(
 ///
 /// # Errors
 /// On database failure.
-pub async fn insert_batch<C: ConnectionTrait>(
-    txn: &C,
+pub async fn insert_batch(
+    tx: &Tx,
     app: &AppSettings,
     batch: &[NewOrder],
 ) -> Result<Vec<Accepted>, DbErr> {
@@ -229,7 +237,7 @@ pub async fn insert_batch<C: ConnectionTrait>(
         let existing = Entity::find()
             .filter(Column::UserId.eq(user_id))
             .filter(column.is_in(keys))
-            .all(txn)
+            .all(tx)
             .await?;
         for row in existing {
             let keys = [
@@ -255,7 +263,7 @@ pub async fn insert_batch<C: ConnectionTrait>(
         .map(|(_, o)| o)
         .collect();
     if !fresh.is_empty() {
-        store_fresh(txn, app, &fresh).await?;
+        store_fresh(tx, app, &fresh).await?;
     }
     for (i, order) in batch.iter().enumerate() {
         if answers[i].is_none() && repeat_of[i].is_none() {
@@ -269,17 +277,15 @@ pub async fn insert_batch<C: ConnectionTrait>(
             });
         }
     }
-    Ok(answers
+    // Every order is new, a repeat of a stored one, or a repeat of an
+    // earlier one in this batch: all three were answered above.
+    answers
         .into_iter()
-        .map(|a| a.unwrap_or(Accepted::Duplicate(Uuid::nil())))
-        .collect())
+        .map(|a| a.ok_or_else(|| DbErr::Custom("an order of the batch got no answer".into())))
+        .collect()
 }
 
-async fn store_fresh<C: ConnectionTrait>(
-    txn: &C,
-    app: &AppSettings,
-    fresh: &[&NewOrder],
-) -> Result<(), DbErr> {
+async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<(), DbErr> {
     let t = now();
     let rows = fresh.iter().map(|o| ActiveModel {
         pid: Set(o.pid),
@@ -299,9 +305,9 @@ async fn store_fresh<C: ConnectionTrait>(
     // One statement for the batch; RETURNING gives the ids the history needs.
     let mut insert = Entity::insert_many(rows).into_query();
     insert.returning(sea_orm::sea_query::Query::returning().columns([Column::Id, Column::Pid]));
-    let backend = txn.get_database_backend();
+    let backend = tx.get_database_backend();
     let mut ids: HashMap<Uuid, i64> = HashMap::with_capacity(fresh.len());
-    for row in txn.query_all_raw(backend.build(&insert)).await? {
+    for row in tx.query_all_raw(backend.build(&insert)).await? {
         ids.insert(
             row.try_get::<Uuid>("", "pid")?,
             row.try_get::<i64>("", "id")?,
@@ -316,7 +322,7 @@ async fn store_fresh<C: ConnectionTrait>(
         .column(users::Column::CompanyName)
         .filter(users::Column::Id.is_in(user_ids))
         .into_tuple::<(i64, String)>()
-        .all(txn)
+        .all(tx)
         .await?
     {
         companies.insert(id, name);
@@ -335,7 +341,7 @@ async fn store_fresh<C: ConnectionTrait>(
         })
     });
     changes::Entity::insert_many(history)
-        .exec_without_returning(txn)
+        .exec_without_returning(tx)
         .await?;
 
     let mails = fresh.iter().map(|o| {
@@ -353,17 +359,8 @@ async fn store_fresh<C: ConnectionTrait>(
             }),
         )
         .dedupe(format!("order:{}:confirmation", o.pid))
-        .into_active_model(&app.key)
     });
-    outbox::Entity::insert_many(mails)
-        .on_conflict(
-            OnConflict::column(outbox::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    outbox::enqueue_many(tx, &app.key, mails).await
 }
 
 /// Where a status change comes from, for the history.
@@ -396,14 +393,14 @@ pub async fn change_status(
     note: Option<String>,
     source: Source,
 ) -> ApiResult<Model> {
-    let txn = db.begin().await?;
+    let tx = Tx::begin(db).await?;
     // Re-read under lock: two updates at once must not both pass the check.
     let order = Entity::find_by_id(order.id)
         .lock_exclusive()
-        .one(&txn)
+        .one(&tx)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let from = order.status();
+    let from = order.status()?;
     let changed = from.check_move(to).map_err(|e| {
         let msg = match e {
             TransitionError::Terminal(s) => {
@@ -414,19 +411,19 @@ pub async fn change_status(
         ApiError::conflict(msg, Some(from.to_string()))
     })?;
     if !changed {
-        txn.rollback().await?;
+        tx.rollback().await?;
         return Ok(order);
     }
     let t = now();
     let company = users::Entity::find_by_id(order.user_id)
-        .one(&txn)
+        .one(&tx)
         .await?
         .map(|u| u.company_name)
         .unwrap_or_default();
     let mut am: ActiveModel = order.into();
     am.tracking_status = Set(to.as_str().to_string());
     am.updated_at = Set(t);
-    let order = am.update(&txn).await?;
+    let order = am.update(&tx).await?;
     changes::ActiveModel {
         order_id: Set(order.id),
         from_status: Set(Some(from.as_str().to_string())),
@@ -437,7 +434,7 @@ pub async fn change_status(
         updated_at: Set(t),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(&tx)
     .await?;
     let mail = NewMail::new(
         Mail::OrderStatus,
@@ -453,8 +450,7 @@ pub async fn change_status(
         }),
     )
     .dedupe(format!("order:{}:status:{}", order.pid, to.as_str()));
-    outbox::enqueue(&txn, &app.key, mail).await?;
-    txn.commit().await?;
-    outbox::wake();
+    outbox::enqueue(&tx, &app.key, mail).await?;
+    tx.commit().await?;
     Ok(order)
 }

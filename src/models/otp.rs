@@ -1,7 +1,6 @@
 //! One-time codes: CSPRNG, stored as a keyed hash, valid for a while, single
 //! use, a bounded number of wrong attempts, and a new code replaces the old.
 
-use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
     sea_query::OnConflict,
@@ -14,7 +13,7 @@ use subtle::ConstantTimeEq;
 pub use super::_entities::one_time_codes::{self, ActiveModel, Column, Entity, Model};
 use crate::{
     domain::{now, otp::OtpCode},
-    settings::AppSettings,
+    settings::{delta, AppSettings},
 };
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -52,7 +51,7 @@ fn hash(app: &AppSettings, user_id: i64, purpose: Purpose, code: &OtpCode) -> St
 
 /// Issues a fresh code for `user_id`, replacing any previous one. With
 /// `throttle`, nothing is issued when the last code was sent less than
-/// `otp_resend_interval_secs` ago (the check and the write are one statement).
+/// `otp_resend_interval` ago (the check and the write are one statement).
 ///
 /// # Errors
 /// On database failure.
@@ -71,7 +70,7 @@ pub async fn issue<C: ConnectionTrait>(
         purpose: Set(purpose.as_str().to_string()),
         code_hash: Set(hash(app, user_id, purpose, &code)),
         attempts: Set(0),
-        expires_at: Set(t + Duration::seconds(s.otp_ttl_secs as i64)),
+        expires_at: Set(t + delta(s.otp_ttl)),
         sent_at: Set(t),
         consumed_at: Set(None),
         created_at: Set(t),
@@ -88,7 +87,7 @@ pub async fn issue<C: ConnectionTrait>(
         Column::UpdatedAt,
     ]);
     if throttle {
-        let threshold = t - Duration::seconds(s.otp_resend_interval_secs as i64);
+        let threshold = t - delta(s.otp_resend_interval);
         on_conflict.action_and_where(Expr::col((Entity, Column::SentAt)).lt(threshold));
     }
     let written = Entity::insert(row)

@@ -13,6 +13,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
+use super::tx::Tx;
 use crate::{
     domain::{crypto::SecretsKey, now},
     mailers::Mail,
@@ -61,9 +62,7 @@ impl NewMail {
         self
     }
 
-    /// The row to insert (also used for batched inserts).
-    #[must_use]
-    pub fn into_active_model(self, key: &SecretsKey) -> ActiveModel {
+    fn into_active_model(self, key: &SecretsKey) -> ActiveModel {
         let t = now();
         ActiveModel {
             template: Set(self.mail.name().to_string()),
@@ -83,23 +82,40 @@ impl NewMail {
     }
 }
 
-/// Queues `mail` on `db` (pass the open transaction). Call [`wake`] after commit.
+/// Queues `mail` in `tx`; the delivery worker is woken once `tx` commits.
 ///
 /// # Errors
 /// On database failure.
-pub async fn enqueue<C: ConnectionTrait>(
-    db: &C,
+pub async fn enqueue(tx: &Tx, key: &SecretsKey, mail: NewMail) -> Result<(), DbErr> {
+    enqueue_many(tx, key, [mail]).await
+}
+
+/// Queues several messages in one statement (a batch of orders' mail).
+/// A message whose dedupe key is already queued is skipped.
+///
+/// # Errors
+/// On database failure.
+pub async fn enqueue_many(
+    tx: &Tx,
     key: &SecretsKey,
-    mail: NewMail,
+    mails: impl IntoIterator<Item = NewMail>,
 ) -> Result<(), DbErr> {
-    Entity::insert(mail.into_active_model(key))
+    let rows: Vec<ActiveModel> = mails
+        .into_iter()
+        .map(|m| m.into_active_model(key))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(Column::DedupeKey)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(tx)
         .await?;
+    tx.after_commit(wake);
     Ok(())
 }
 
@@ -141,18 +157,6 @@ pub async fn due_ids<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<i64>,
         .into_tuple()
         .all(db)
         .await
-}
-
-/// Leases message `id` for `lease`; `None` when another worker holds it.
-///
-/// # Errors
-/// On database failure.
-pub async fn claim<C: ConnectionTrait>(
-    db: &C,
-    id: i64,
-    lease: Duration,
-) -> Result<Option<Model>, DbErr> {
-    Ok(claim_batch(db, &[id], lease).await?.into_iter().next())
 }
 
 /// Leases the messages among `ids` that are still pending and free, in one

@@ -1,12 +1,11 @@
 //! Business accounts and admins: registration with an e-mailed OTP, login with
 //! per-account throttling, password reset that revokes older tokens.
 
-use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ConnectionTrait, TransactionTrait,
+    ConnectionTrait,
 };
 use serde_json::json;
 
@@ -14,13 +13,14 @@ pub use super::_entities::users::{self, ActiveModel, Column, Entity, Model};
 use super::{
     otp::{self, Check, Purpose},
     outbox::{self, NewMail},
+    tx::Tx,
 };
 use crate::{
     domain::{email::Email, now, otp::OtpCode, password, password::Password},
     errors::{is_unique_violation, ApiError, ApiResult},
     limits::Limiters,
     mailers::Mail,
-    settings::AppSettings,
+    settings::{delta, AppSettings},
 };
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -84,9 +84,9 @@ impl Model {
     ) -> ApiResult<()> {
         // Hashed whether or not the address is taken: both answers cost the same.
         let phc = reg.password.hash_blocking().await;
-        let txn = db.begin().await?;
-        if let Some(existing) = Self::find_by_email(&txn, &reg.email).await? {
-            queue_account_exists(&txn, app, &existing).await?;
+        let tx = Tx::begin(db).await?;
+        if let Some(existing) = Self::find_by_email(&tx, &reg.email).await? {
+            queue_account_exists(&tx, app, &existing).await?;
         } else {
             let t = now();
             let inserted = ActiveModel {
@@ -102,20 +102,19 @@ impl Model {
                 updated_at: Set(t),
                 ..Default::default()
             }
-            .insert(&txn)
+            .insert(&tx)
             .await;
             match inserted {
-                Ok(user) => send_code(&txn, app, &user, Purpose::VerifyEmail, false).await?,
+                Ok(user) => send_code(&tx, app, &user, Purpose::VerifyEmail, false).await?,
                 // A concurrent registration of the same address won the race.
                 Err(e) if is_unique_violation(&e) => {
-                    txn.rollback().await?;
+                    tx.rollback().await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        txn.commit().await?;
-        outbox::wake();
+        tx.commit().await?;
         Ok(())
     }
 
@@ -152,10 +151,9 @@ impl Model {
     ) -> ApiResult<()> {
         if let Some(user) = Self::find_by_email(db, email).await? {
             if !user.is_verified() {
-                let txn = db.begin().await?;
-                send_code(&txn, app, &user, Purpose::VerifyEmail, true).await?;
-                txn.commit().await?;
-                outbox::wake();
+                let tx = Tx::begin(db).await?;
+                send_code(&tx, app, &user, Purpose::VerifyEmail, true).await?;
+                tx.commit().await?;
             }
         }
         Ok(())
@@ -187,8 +185,7 @@ impl Model {
             return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
         };
         if !reserve_login_attempt(db, app, user.id).await? {
-            let window =
-                Duration::seconds(i64::try_from(app.settings.login_window_secs).unwrap_or(900));
+            let window = delta(app.settings.login_window);
             let retry_after = user.failed_login_window_start.map_or(1, |start| {
                 std::cmp::max((start + window - now()).num_seconds(), 1)
             });
@@ -228,10 +225,9 @@ impl Model {
         email: &Email,
     ) -> ApiResult<()> {
         if let Some(user) = Self::find_by_email(db, email).await? {
-            let txn = db.begin().await?;
-            send_code(&txn, app, &user, Purpose::ResetPassword, true).await?;
-            txn.commit().await?;
-            outbox::wake();
+            let tx = Tx::begin(db).await?;
+            send_code(&tx, app, &user, Purpose::ResetPassword, true).await?;
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -326,14 +322,14 @@ async fn check_code(
 }
 
 /// Issues a code and queues its e-mail in the same transaction.
-async fn send_code<C: ConnectionTrait>(
-    txn: &C,
+async fn send_code(
+    tx: &Tx,
     app: &AppSettings,
     user: &Model,
     purpose: Purpose,
     throttle: bool,
 ) -> Result<(), DbErr> {
-    let Some(code) = otp::issue(txn, app, user.id, purpose, throttle).await? else {
+    let Some(code) = otp::issue(tx, app, user.id, purpose, throttle).await? else {
         return Ok(());
     };
     let mail = match purpose {
@@ -343,26 +339,22 @@ async fn send_code<C: ConnectionTrait>(
     let locals = json!({
         "name": user.full_name,
         "code": code.expose(),
-        "minutes": app.settings.otp_ttl_secs / 60,
+        "minutes": app.settings.otp_ttl.as_secs() / 60,
     });
-    outbox::enqueue(txn, &app.key, NewMail::new(mail, &user.email, locals)).await
+    outbox::enqueue(tx, &app.key, NewMail::new(mail, &user.email, locals)).await
 }
 
 /// At most one "you already have an account" notice per resend interval.
-async fn queue_account_exists<C: ConnectionTrait>(
-    txn: &C,
-    app: &AppSettings,
-    user: &Model,
-) -> Result<(), DbErr> {
-    let slot = now().timestamp()
-        / i64::try_from(std::cmp::max(app.settings.otp_resend_interval_secs, 1)).unwrap_or(60);
+async fn queue_account_exists(tx: &Tx, app: &AppSettings, user: &Model) -> Result<(), DbErr> {
+    let interval = std::cmp::max(app.settings.otp_resend_interval.as_secs(), 1);
+    let slot = now().timestamp() / i64::try_from(interval).unwrap_or(60);
     let mail = NewMail::new(
         Mail::AccountExists,
         &user.email,
         json!({ "name": user.full_name }),
     )
     .dedupe(format!("account-exists:{}:{slot}", user.id));
-    outbox::enqueue(txn, &app.key, mail).await
+    outbox::enqueue(tx, &app.key, mail).await
 }
 
 /// Counts a login attempt in one statement, unless the account has used its
@@ -374,8 +366,7 @@ async fn reserve_login_attempt(
     user_id: i64,
 ) -> Result<bool, DbErr> {
     let t = now();
-    let window_open_since =
-        t - Duration::seconds(i64::try_from(app.settings.login_window_secs).unwrap_or(900));
+    let window_open_since = t - delta(app.settings.login_window);
     let fresh = || {
         Expr::col(Column::FailedLoginWindowStart)
             .is_null()

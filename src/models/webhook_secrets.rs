@@ -2,34 +2,61 @@
 //! at rest and found by the SHA-256 of the key. Issued by the KYC approval
 //! hook, rotated by the business (the old key keeps a grace window), replaced
 //! once when used after expiry, and revoked at once on suspension.
+//!
+//! Changing a key needs an [`Approved`]: proof that the company's KYC is
+//! approved and locked for the transaction, which only the KYC model grants.
+//! This module never asks the KYC model itself, so the dependency runs one
+//! way (KYC → secrets).
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
     Arc, OnceLock,
 };
 
-use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ConnectionTrait, TransactionTrait,
+    ConnectionTrait,
 };
 
 pub use super::_entities::webhook_secrets::{self, ActiveModel, Column, Entity, Model};
-use super::kyc;
+use super::tx::Tx;
 use crate::{
     domain::{api_key::ApiKey, now},
     errors::{ApiError, ApiResult},
-    settings::AppSettings,
+    settings::{delta, AppSettings},
 };
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// Leave to change a company's keys inside `tx`: its newest KYC application
+/// is approved and locked until `tx` ends, so no suspension can slip in
+/// between. Only the KYC model grants it (`kyc::lock_approved`).
+pub struct Approved<'t> {
+    tx: &'t Tx,
+    user_id: i64,
+}
+
+impl<'t> Approved<'t> {
+    /// Only for the KYC model, once it holds the lock on an approved application.
+    pub(super) const fn new(tx: &'t Tx, user_id: i64) -> Self {
+        Self { tx, user_id }
+    }
+
+    #[must_use]
+    pub const fn user_id(&self) -> i64 {
+        self.user_id
+    }
+}
 
 /// Bumped after every committed change to any secret; cache entries loaded
 /// under an older generation are reloaded. Read it before loading a row.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Call after committing any change to webhook secrets (rotation, expiry
-/// replacement, KYC approval or suspension).
+/// Drops every cached key. Runs after the commit of any transaction that
+/// changed a key (see [`Tx::after_commit`]); tests that edit rows directly
+/// call it too.
 pub fn changed() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
@@ -51,31 +78,6 @@ fn cache() -> &'static moka::sync::Cache<String, Arc<Cached>> {
     })
 }
 
-/// [`check`] through the in-process cache: the order intake's hot path.
-///
-/// # Errors
-/// On database failure.
-pub async fn check_cached<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck, DbErr> {
-    let hash = key.lookup_hash();
-    let generation = GENERATION.load(Ordering::Acquire);
-    if let Some(hit) = cache().get(&hash) {
-        if hit.generation == generation {
-            return Ok(classify(hit.row.clone()));
-        }
-    }
-    let Some(row) = find_by_hash(db, hash.clone()).await? else {
-        return Ok(KeyCheck::Unknown);
-    };
-    cache().insert(
-        hash,
-        Arc::new(Cached {
-            row: row.clone(),
-            generation,
-        }),
-    );
-    Ok(classify(row))
-}
-
 /// What a presented key is worth right now.
 #[derive(Debug)]
 pub enum KeyCheck {
@@ -89,48 +91,37 @@ pub enum KeyCheck {
     Unknown,
 }
 
-impl ActiveModelBehavior for ActiveModel {}
-
-impl Model {
-    /// The plaintext key, decrypted.
-    ///
-    /// # Errors
-    /// When the stored value cannot be decrypted with the configured key.
-    pub fn reveal(&self, app: &AppSettings) -> ApiResult<ApiKey> {
-        let plain = app
-            .key
-            .decrypt(&self.secret_encrypted)
-            .map_err(ApiError::internal)?;
-        let text = String::from_utf8(plain).map_err(ApiError::internal)?;
-        ApiKey::parse(&text).map_err(ApiError::internal)
-    }
-
-    #[must_use]
-    pub fn is_expired(&self) -> bool {
-        self.expires_at <= now()
-    }
-}
-
-/// Classifies `key` (one indexed lookup by its hash).
+/// Classifies `key` (one indexed lookup by its hash, cached): the order
+/// intake's hot path.
 ///
 /// # Errors
 /// On database failure.
-pub async fn check<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck, DbErr> {
-    Ok(find_by_hash(db, key.lookup_hash())
-        .await?
-        .map_or(KeyCheck::Unknown, classify))
-}
-
-async fn find_by_hash<C: ConnectionTrait>(db: &C, hash: String) -> Result<Option<Model>, DbErr> {
-    Entity::find()
-        .filter(Column::SecretHash.eq(hash))
+pub async fn lookup<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck, DbErr> {
+    let hash = key.lookup_hash();
+    let generation = GENERATION.load(Ordering::Acquire);
+    if let Some(hit) = cache().get(&hash) {
+        if hit.generation == generation {
+            return Ok(classify(hit.row.clone()));
+        }
+    }
+    let Some(row) = Entity::find()
+        .filter(Column::SecretHash.eq(hash.clone()))
         .one(db)
-        .await
+        .await?
+    else {
+        return Ok(KeyCheck::Unknown);
+    };
+    cache().insert(
+        hash,
+        Arc::new(Cached {
+            row: row.clone(),
+            generation,
+        }),
+    );
+    Ok(classify(row))
 }
 
-/// The same classification for a row already at hand (the intake cache).
-#[must_use]
-pub fn classify(row: Model) -> KeyCheck {
+fn classify(row: Model) -> KeyCheck {
     let t = now();
     if row.is_active {
         if row.expires_at <= t {
@@ -142,6 +133,29 @@ pub fn classify(row: Model) -> KeyCheck {
         KeyCheck::Grace(row)
     } else {
         KeyCheck::Unknown
+    }
+}
+
+impl Model {
+    /// The plaintext key, decrypted.
+    ///
+    /// # Errors
+    /// When the stored value cannot be decrypted with the configured key.
+    pub fn reveal(&self, app: &AppSettings) -> ApiResult<ApiKey> {
+        let plain = app.key.decrypt(&self.secret_encrypted).map_err(|e| {
+            ApiError::invariant(format!("webhook secret {}: {e}", self.fingerprint))
+        })?;
+        String::from_utf8(plain)
+            .ok()
+            .and_then(|text| ApiKey::parse(&text).ok())
+            .ok_or_else(|| {
+                ApiError::invariant(format!("webhook secret {}: not a key", self.fingerprint))
+            })
+    }
+
+    #[must_use]
+    pub fn is_expired(&self) -> bool {
+        self.expires_at <= now()
     }
 }
 
@@ -164,14 +178,14 @@ async fn insert_new<C: ConnectionTrait>(
 ) -> Result<(Model, ApiKey), DbErr> {
     let key = ApiKey::generate();
     let t = now();
-    let ttl = i64::try_from(app.settings.webhook_secret_ttl_secs).unwrap_or(i64::MAX / 4);
+    let hash = key.lookup_hash();
     let row = ActiveModel {
         user_id: Set(user_id),
         secret_encrypted: Set(app.key.encrypt(key.expose().as_bytes())),
-        secret_hash: Set(key.lookup_hash()),
-        fingerprint: Set(key.lookup_hash()[..12].to_string()),
+        fingerprint: Set(hash[..12].to_string()),
+        secret_hash: Set(hash),
         is_active: Set(true),
-        expires_at: Set(t + Duration::seconds(ttl)),
+        expires_at: Set(t + delta(app.settings.webhook_secret_ttl)),
         grace_until: Set(None),
         created_at: Set(t),
         updated_at: Set(t),
@@ -183,7 +197,8 @@ async fn insert_new<C: ConnectionTrait>(
 }
 
 /// Issues a secret unless the company already has an active one. Called by
-/// the KYC after-save hook inside the approval transaction.
+/// the KYC after-save hook inside the approval transaction (whose owner drops
+/// the key cache after the commit).
 ///
 /// # Errors
 /// On database failure.
@@ -198,7 +213,8 @@ pub async fn ensure_active<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Revokes every key of the company at once, grace windows included.
+/// Revokes every key of the company at once, grace windows included. Called
+/// by the KYC after-save hook on suspension.
 ///
 /// # Errors
 /// On database failure.
@@ -221,105 +237,91 @@ pub async fn revoke_all<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), 
     Ok(())
 }
 
-/// Replaces the active key with a new one (`POST /webhook/secret/`). The old
-/// key stays valid for `webhook_secret_grace_secs`, never past its own expiry.
-/// Returns the new key and whether it is the company's first.
-///
-/// # Errors
-/// 403 without approved KYC; 500 on database failure.
-pub async fn rotate(
-    db: &DatabaseConnection,
-    app: &AppSettings,
-    user_id: i64,
-) -> ApiResult<(Model, ApiKey, bool)> {
-    let grace = i64::try_from(app.settings.webhook_secret_grace_secs).unwrap_or(0);
-    let txn = db.begin().await?;
-    kyc::lock_approved(&txn, user_id).await?;
-    let current = active_for(&txn, user_id).await?;
-    let first = current.is_none();
-    if let Some(cur) = current {
-        let t = now();
-        let grace_until = (grace > 0 && cur.expires_at > t)
-            .then(|| std::cmp::min(t + Duration::seconds(grace), cur.expires_at));
-        deactivate(&txn, cur.id, grace_until).await?;
-    }
-    let (row, key) = insert_new(&txn, app, user_id).await?;
-    txn.commit().await?;
-    changed();
-    Ok((row, key, first))
-}
-
-async fn deactivate<C: ConnectionTrait>(
-    db: &C,
+async fn deactivate(
+    tx: &Tx,
     id: i64,
     grace_until: Option<DateTimeWithTimeZone>,
 ) -> Result<u64, DbErr> {
+    tx.after_commit(changed);
     Ok(Entity::update_many()
         .col_expr(Column::IsActive, Expr::value(false))
         .col_expr(Column::GraceUntil, Expr::value(grace_until))
         .col_expr(Column::UpdatedAt, Expr::value(now()))
         .filter(Column::Id.eq(id))
         .filter(Column::IsActive.eq(true))
-        .exec(db)
+        .exec(tx)
         .await?
         .rows_affected)
 }
 
-/// Replaces an expired key, once: of several concurrent callers only the one
-/// whose conditional update deactivates it issues the successor (and only
-/// while the company is approved). The expired key gets no grace.
+/// Replaces the active key with a new one. The old key stays valid for the
+/// grace window, never past its own expiry. Returns the new key and whether
+/// it is the company's first.
+///
+/// # Errors
+/// On database failure.
+pub async fn rotate(
+    approved: &Approved<'_>,
+    app: &AppSettings,
+) -> ApiResult<(Model, ApiKey, bool)> {
+    let (tx, user_id) = (approved.tx, approved.user_id);
+    let current = active_for(tx, user_id).await?;
+    let first = current.is_none();
+    if let Some(cur) = current {
+        let t = now();
+        let grace = app.settings.webhook_secret_grace;
+        let grace_until = (!grace.is_zero() && cur.expires_at > t)
+            .then(|| std::cmp::min(t + delta(grace), cur.expires_at));
+        deactivate(tx, cur.id, grace_until).await?;
+    }
+    let (row, key) = insert_new(tx, app, user_id).await?;
+    Ok((row, key, first))
+}
+
+/// Replaces `expired` (the company's active key, past its expiry) with a new
+/// one; the expired key gets no grace. Returns false when another request
+/// replaced it first (its conditional update found the key inactive), so of
+/// several concurrent callers exactly one issues the successor.
 ///
 /// # Errors
 /// On database failure.
 pub async fn replace_expired(
-    db: &DatabaseConnection,
+    approved: &Approved<'_>,
     app: &AppSettings,
     expired: &Model,
 ) -> ApiResult<bool> {
-    let txn = db.begin().await?;
-    if kyc::lock_approved(&txn, expired.user_id).await.is_err()
-        || deactivate(&txn, expired.id, None).await? != 1
-    {
-        txn.rollback().await?;
+    if expired.user_id != approved.user_id {
+        return Err(ApiError::invariant(format!(
+            "key {} is not the company's own",
+            expired.fingerprint
+        )));
+    }
+    if deactivate(approved.tx, expired.id, None).await? != 1 {
         return Ok(false);
     }
-    insert_new(&txn, app, expired.user_id).await?;
-    txn.commit().await?;
-    changed();
+    insert_new(approved.tx, app, approved.user_id).await?;
     Ok(true)
 }
 
-/// The company's current key for display; an expired one is replaced, and a
-/// missing one issued, under the KYC lock.
+/// The company's current key, issuing one when it has none or its key has
+/// expired (the expired key gets no grace).
 ///
 /// # Errors
-/// 403 without approved KYC; 500 on database failure.
-pub async fn current(
-    db: &DatabaseConnection,
+/// On database failure, or a key that cannot be decrypted.
+pub async fn current_or_issue(
+    approved: &Approved<'_>,
     app: &AppSettings,
-    user_id: i64,
 ) -> ApiResult<(Model, ApiKey)> {
-    if let Some(row) = active_for(db, user_id).await? {
-        if !row.is_expired() {
-            // An active key implies approved KYC: suspension revokes keys
-            // under the same lock that issues them.
-            let key = row.reveal(app)?;
-            return Ok((row, key));
-        }
-    }
-    let txn = db.begin().await?;
-    kyc::lock_approved(&txn, user_id).await?;
-    let row = match active_for(&txn, user_id).await? {
+    let (tx, user_id) = (approved.tx, approved.user_id);
+    let row = match active_for(tx, user_id).await? {
         Some(row) if !row.is_expired() => row,
         stale => {
             if let Some(old) = stale {
-                deactivate(&txn, old.id, None).await?;
+                deactivate(tx, old.id, None).await?;
             }
-            insert_new(&txn, app, user_id).await?.0
+            insert_new(tx, app, user_id).await?.0
         }
     };
-    txn.commit().await?;
-    changed();
     let key = row.reveal(app)?;
     Ok((row, key))
 }

@@ -31,7 +31,7 @@ impl Task for CreateAdmin {
         let password = Password::parse(&raw).map_err(|e| Error::string(&e.0))?;
         let admin = users::Model::create_or_promote_admin(&ctx.db, &email, &password)
             .await
-            .map_err(|e| Error::string(&e.to_string()))?;
+            .map_err(|e| Error::string(&e.describe()))?;
         println!("admin ready: {} ({})", admin.email, admin.pid);
         Ok(())
     }

@@ -1,6 +1,11 @@
 use loco_rs::prelude::*;
 
-use crate::models::kyc::{self, Actor, Decision};
+use crate::{
+    controllers::extract::parse_pid,
+    errors::ApiError,
+    models::kyc::{self, Actor, Decision},
+    settings::AppSettings,
+};
 
 /// `cargo loco task kyc_approve ids:<uuid,uuid,…>`: approves each application
 /// through the same state machine and hooks as the admin API (so every
@@ -20,15 +25,19 @@ impl Task for KycApprove {
         let ids = vars
             .cli_arg("ids")
             .map_err(|_| Error::string("ids:<id>,<id>,... is required"))?;
+        let app = AppSettings::get(ctx);
         let mut failed = 0;
         for raw in ids.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let outcome = match uuid::Uuid::parse_str(raw) {
-                Ok(pid) => kyc::transition(&ctx.db, pid, Decision::approve(), &Actor::Task)
+            let outcome = match parse_pid(raw) {
+                Ok(pid) => kyc::transition(&ctx.db, &app, pid, Decision::approve(), &Actor::Task)
                     .await
-                    .map(|k| k.status)
-                    .map_err(|e| e.to_string()),
-                Err(_) => Err("not a valid id".to_string()),
-            };
+                    .map(|k| k.status),
+                Err(e) => Err(e),
+            }
+            .map_err(|e| match e {
+                ApiError::NotFound(_) => "no such application".to_string(),
+                other => other.describe(),
+            });
             match outcome {
                 Ok(status) => println!("{raw}: {status}"),
                 Err(e) => {

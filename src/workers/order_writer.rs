@@ -7,14 +7,14 @@
 use std::sync::{Arc, OnceLock};
 
 use loco_rs::app::AppContext;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     errors::{is_unique_violation, ApiError, ApiResult},
     models::{
         orders::{self, Accepted, NewOrder},
-        outbox,
+        tx::Tx,
     },
     settings::AppSettings,
 };
@@ -24,7 +24,7 @@ const QUEUE: usize = 8192;
 
 struct Job {
     order: NewOrder,
-    reply: oneshot::Sender<Result<Accepted, String>>,
+    reply: oneshot::Sender<Result<Accepted, DbErr>>,
 }
 
 /// One per running app; the task starts on first use.
@@ -61,10 +61,10 @@ impl OrderWriter {
         let (reply, answer) = oneshot::channel();
         tx.send(Job { order, reply })
             .await
-            .map_err(|_| ApiError::internal("order writer stopped"))?;
+            .map_err(|_| ApiError::invariant("order writer stopped"))?;
         answer
             .await
-            .map_err(|_| ApiError::internal("order writer dropped a job"))?
+            .map_err(|_| ApiError::invariant("order writer dropped a job"))?
             .map_err(ApiError::internal)
     }
 }
@@ -75,7 +75,7 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
         let (batch, replies): (Vec<NewOrder>, Vec<_>) =
             jobs.drain(..).map(|j| (j.order, j.reply)).unzip();
         metrics::histogram!("order_batch_size").record(batch.len() as f64);
-        let answers: Vec<Result<Accepted, String>> = match write(&db, &app, &batch).await {
+        let answers: Vec<Result<Accepted, DbErr>> = match write(&db, &app, &batch).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             // One order the database refuses must not fail its neighbours:
             // store them one by one, so only the culprit gets the error.
@@ -86,13 +86,16 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
                     answers.push(
                         write(&db, &app, std::slice::from_ref(order))
                             .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|a| a.into_iter().next().ok_or_else(|| "no answer".into())),
+                            .and_then(|a| {
+                                a.into_iter().next().ok_or_else(|| {
+                                    DbErr::Custom("a batch of one got no answer".into())
+                                })
+                            }),
                     );
                 }
                 answers
             }
-            Err(e) => vec![Err(e.to_string())],
+            Err(e) => vec![Err(e)],
         };
         let created = answers
             .iter()
@@ -104,9 +107,6 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
             .count();
         metrics::counter!("orders_accepted_total").increment(created as u64);
         metrics::counter!("orders_duplicate_total").increment(duplicates as u64);
-        if created > 0 {
-            outbox::wake();
-        }
         for (reply, answer) in replies.into_iter().zip(answers) {
             if let Err(e) = &answer {
                 tracing::error!(error = %e, "order not stored");
@@ -126,14 +126,14 @@ async fn write(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let txn = db.begin().await?;
-        match orders::insert_batch(&txn, app, batch).await {
+        let tx = Tx::begin(db).await?;
+        match orders::insert_batch(&tx, app, batch).await {
             Ok(answers) => {
-                txn.commit().await?;
+                tx.commit().await?;
                 return Ok(answers);
             }
             Err(e) => {
-                let _ = txn.rollback().await;
+                let _ = tx.rollback().await;
                 let unique = is_unique_violation(&e);
                 if !unique || attempt >= 3 {
                     return Err(e);

@@ -23,7 +23,7 @@ use crate::{
     domain::{crypto::random_below, now},
     mailers::Mail,
     models::outbox::{self, Model},
-    settings::AppSettings,
+    settings::{delta, AppSettings, MailTransport, SmtpTls},
 };
 
 /// Where mail goes.
@@ -42,32 +42,33 @@ impl Transport {
     /// # Errors
     /// When the SMTP settings cannot build a transport.
     pub fn from_context(ctx: &AppContext, app: &AppSettings) -> loco_rs::Result<Self> {
-        let smtp = &app.settings.smtp;
-        if !smtp.host.is_empty() {
-            let tls = match smtp.tls.to_ascii_lowercase().as_str() {
-                "tls" | "implicit" | "ssl" => MailerTls::Implicit,
-                "none" | "false" | "off" => MailerTls::None,
-                _ => MailerTls::Starttls,
-            };
-            let auth = (!smtp.user.is_empty()).then(|| MailerAuth {
-                user: smtp.user.clone(),
-                password: smtp.password.expose().clone(),
-            });
-            let config = SmtpMailer {
-                enable: true,
-                host: smtp.host.clone(),
-                port: smtp.port,
-                secure: tls != MailerTls::None,
-                tls: Some(tls),
-                auth,
-                hello_name: None,
-            };
-            return Ok(Self::Smtp(EmailSender::smtp(&config)?));
+        match &app.settings.mail {
+            MailTransport::Smtp(smtp) => {
+                let tls = match smtp.tls {
+                    SmtpTls::Starttls => MailerTls::Starttls,
+                    SmtpTls::Implicit => MailerTls::Implicit,
+                    SmtpTls::None => MailerTls::None,
+                };
+                let auth = (!smtp.user.is_empty()).then(|| MailerAuth {
+                    user: smtp.user.clone(),
+                    password: smtp.password.expose().clone(),
+                });
+                let config = SmtpMailer {
+                    enable: true,
+                    host: smtp.host.clone(),
+                    port: smtp.port,
+                    secure: smtp.tls != SmtpTls::None,
+                    tls: Some(tls),
+                    auth,
+                    hello_name: None,
+                };
+                Ok(Self::Smtp(EmailSender::smtp(&config)?))
+            }
+            MailTransport::Files(dir) => Ok(ctx
+                .mailer
+                .clone()
+                .map_or_else(|| Self::Files(dir.clone()), Self::Configured)),
         }
-        if let Some(sender) = &ctx.mailer {
-            return Ok(Self::Configured(sender.clone()));
-        }
-        Ok(Self::Files(PathBuf::from(&app.settings.outbox_dir)))
     }
 
     /// How many sends may be in flight: SMTP exchanges wait on round trips,
@@ -159,7 +160,7 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
         }
         // A short lease: a worker killed mid-batch holds its messages for
         // `outbox_lease_secs` at most; a restarted one picks them up then.
-        let lease = Duration::seconds(i64::try_from(app.settings.outbox_lease_secs).unwrap_or(30));
+        let lease = delta(app.settings.outbox_lease);
         let batch = outbox::claim_batch(&ctx.db, &ids, lease).await?;
         if batch.is_empty() {
             // Everything due is leased by another worker.
@@ -222,7 +223,7 @@ async fn deliver_one(
 /// `outbox_poll_ms`, so rows left by a crash or a CLI task are picked up too.
 pub fn spawn(ctx: AppContext) {
     tokio::spawn(async move {
-        let poll = std::time::Duration::from_millis(AppSettings::get(&ctx).settings.outbox_poll_ms);
+        let poll = AppSettings::get(&ctx).settings.outbox_poll;
         loop {
             if let Err(e) = deliver_due(&ctx).await {
                 tracing::error!(error = %e, "outbox delivery loop");

@@ -4,11 +4,14 @@ use chrono::Duration;
 use order_fellow::{
     domain::now,
     mailers::Mail,
-    models::outbox::{self, NewMail, FAILED, PENDING, SENT},
+    models::{
+        outbox::{self, NewMail, FAILED, PENDING, SENT},
+        tx::Tx,
+    },
     settings::AppSettings,
     workers::outbox::deliver_due,
 };
-use sea_orm::{sea_query::Expr, EntityTrait, TransactionTrait};
+use sea_orm::{sea_query::Expr, EntityTrait};
 use serde_json::json;
 
 use crate::support::*;
@@ -21,6 +24,14 @@ fn confirmation(to: &str) -> NewMail {
     )
 }
 
+/// Queues `mail` in a transaction of its own.
+async fn queue(ctx: &loco_rs::app::AppContext, mail: NewMail) {
+    let app = AppSettings::get(ctx);
+    let tx = Tx::begin(&ctx.db).await.unwrap();
+    outbox::enqueue(&tx, &app.key, mail).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn only_row(ctx: &loco_rs::app::AppContext) -> outbox::Model {
     let rows = outbox::Entity::find().all(&ctx.db).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -30,10 +41,7 @@ async fn only_row(ctx: &loco_rs::app::AppContext) -> outbox::Model {
 #[tokio::test]
 async fn a_queued_mail_is_delivered_once_and_its_payload_blanked() {
     with_app(|_server, ctx| async move {
-        let app = AppSettings::get(&ctx);
-        outbox::enqueue(&ctx.db, &app.key, confirmation("ada@example.com"))
-            .await
-            .unwrap();
+        queue(&ctx, confirmation("ada@example.com")).await;
         let row = only_row(&ctx).await;
         assert_eq!(row.status, PENDING);
         assert!(!row.payload.contains("Ada"), "payload is encrypted at rest");
@@ -53,11 +61,11 @@ async fn a_queued_mail_is_delivered_once_and_its_payload_blanked() {
 async fn a_mail_queued_in_a_rolled_back_transaction_never_exists() {
     with_app(|_server, ctx| async move {
         let app = AppSettings::get(&ctx);
-        let txn = ctx.db.begin().await.unwrap();
-        outbox::enqueue(&txn, &app.key, confirmation("ada@example.com"))
+        let tx = Tx::begin(&ctx.db).await.unwrap();
+        outbox::enqueue(&tx, &app.key, confirmation("ada@example.com"))
             .await
             .unwrap();
-        txn.rollback().await.unwrap();
+        tx.rollback().await.unwrap();
         assert!(outbox::Entity::find()
             .all(&ctx.db)
             .await
@@ -70,15 +78,12 @@ async fn a_mail_queued_in_a_rolled_back_transaction_never_exists() {
 #[tokio::test]
 async fn the_same_dedupe_key_is_queued_once() {
     with_app(|_server, ctx| async move {
-        let app = AppSettings::get(&ctx);
         for _ in 0..3 {
-            outbox::enqueue(
-                &ctx.db,
-                &app.key,
+            queue(
+                &ctx,
                 confirmation("ada@example.com").dedupe("order:1:confirmation"),
             )
-            .await
-            .unwrap();
+            .await;
         }
         only_row(&ctx).await;
     })
@@ -90,9 +95,7 @@ async fn a_failed_send_is_retried_later_with_backoff_then_given_up() {
     with_app(|_server, ctx| async move {
         let app = AppSettings::get(&ctx);
         // An address the transport refuses: every attempt fails.
-        outbox::enqueue(&ctx.db, &app.key, confirmation("not an address"))
-            .await
-            .unwrap();
+        queue(&ctx, confirmation("not an address")).await;
         let before = now();
         assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
         let row = only_row(&ctx).await;
@@ -131,20 +134,17 @@ async fn a_failed_send_is_retried_later_with_backoff_then_given_up() {
 #[tokio::test]
 async fn a_message_leased_by_another_worker_is_left_alone_until_the_lease_ends() {
     with_app(|_server, ctx| async move {
-        let app = AppSettings::get(&ctx);
-        outbox::enqueue(&ctx.db, &app.key, confirmation("ada@example.com"))
-            .await
-            .unwrap();
+        queue(&ctx, confirmation("ada@example.com")).await;
         let id = only_row(&ctx).await.id;
         // A worker that crashed mid-send left its lease behind.
-        assert!(outbox::claim(&ctx.db, id, Duration::seconds(60))
+        let claimed = outbox::claim_batch(&ctx.db, &[id], Duration::seconds(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(outbox::claim_batch(&ctx.db, &[id], Duration::seconds(60))
             .await
             .unwrap()
-            .is_some());
-        assert!(outbox::claim(&ctx.db, id, Duration::seconds(60))
-            .await
-            .unwrap()
-            .is_none());
+            .is_empty());
         assert_eq!(deliver_due(&ctx).await.unwrap(), 0);
         outbox::Entity::update_many()
             .col_expr(

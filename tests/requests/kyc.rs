@@ -6,6 +6,7 @@ use order_fellow::{
         _entities::{kyc_audit_logs, webhook_secrets},
         kyc,
     },
+    settings::AppSettings,
 };
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
@@ -390,7 +391,7 @@ async fn suspension_revokes_the_secret_at_once_and_reapproval_issues_a_new_one()
             .assert_status(StatusCode::FORBIDDEN);
         let key = order_fellow::domain::api_key::ApiKey::parse(&first).unwrap();
         assert!(matches!(
-            order_fellow::models::webhook_secrets::check(&ctx.db, &key)
+            order_fellow::models::webhook_secrets::lookup(&ctx.db, &key)
                 .await
                 .unwrap(),
             order_fellow::models::webhook_secrets::KeyCheck::Unknown
@@ -440,8 +441,17 @@ async fn the_bulk_task_approves_through_the_same_hook() {
 async fn two_approvals_at_once_leave_exactly_one_active_secret() {
     with_app(|server, ctx| async move {
         let (_, id) = given_a_pending_application(&server, &ctx, "ada@example.com").await;
+        let app = AppSettings::get(&ctx);
         let pid = uuid::Uuid::parse_str(&id).unwrap();
-        let approve = || kyc::transition(&ctx.db, pid, kyc::Decision::approve(), &kyc::Actor::Task);
+        let approve = || {
+            kyc::transition(
+                &ctx.db,
+                &app,
+                pid,
+                kyc::Decision::approve(),
+                &kyc::Actor::Task,
+            )
+        };
         let (a, b) = tokio::join!(approve(), approve());
         assert_eq!(
             u8::from(a.is_ok()) + u8::from(b.is_ok()),

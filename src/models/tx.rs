@@ -1,0 +1,97 @@
+//! Write transactions, and what happens once they are durable.
+//!
+//! Some writes need work done after their commit: queued mail wakes the mail
+//! worker, a changed key drops the intake's cached keys. Done before the
+//! commit it would race (a reader could reload the old row and cache it
+//! again); left to each caller it would be forgotten somewhere. So a write
+//! records what it needs on its transaction ([`Tx::after_commit`]) and
+//! [`Tx::commit`] runs it, once, in this one place. A rolled-back
+//! transaction runs nothing.
+
+use std::sync::Mutex;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement, TransactionTrait,
+};
+
+/// A database transaction with its after-commit work. It is a connection
+/// (`ConnectionTrait`), so model code and sea-orm queries take it as one.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    after_commit: Mutex<Vec<fn()>>,
+}
+
+impl Tx {
+    /// # Errors
+    /// When no transaction can be started.
+    pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        Ok(Self {
+            txn: db.begin().await?,
+            after_commit: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `effect` after this transaction commits (once, however often it
+    /// is asked for).
+    pub fn after_commit(&self, effect: fn()) {
+        let mut effects = self
+            .after_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !effects.iter().any(|e| std::ptr::fn_addr_eq(*e, effect)) {
+            effects.push(effect);
+        }
+    }
+
+    /// Commits, then runs the recorded effects.
+    ///
+    /// # Errors
+    /// When the commit fails (nothing runs then).
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await?;
+        let effects = self
+            .after_commit
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for effect in effects {
+            effect();
+        }
+        Ok(())
+    }
+
+    /// Rolls back; nothing recorded runs.
+    ///
+    /// # Errors
+    /// When the rollback fails.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
