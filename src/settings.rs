@@ -113,8 +113,8 @@ static GLOBAL: std::sync::OnceLock<Arc<AppSettings>> = std::sync::OnceLock::new(
 impl Settings {
     /// The shared secret configured for an identity provider (empty: not configured).
     #[must_use]
-    pub fn provider_secret(&self, provider: crate::domain::kyc_provider::Provider) -> &str {
-        use crate::domain::kyc_provider::Provider;
+    pub fn provider_secret(&self, provider: crate::domain::kyc_providers::Provider) -> &str {
+        use crate::domain::kyc_providers::Provider;
         match provider {
             Provider::Onfido => self.onfido_webhook_token.expose(),
             Provider::Jumio => self.jumio_webhook_secret.expose(),

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     domain::{
         country::Country,
-        kyc_provider::{ProviderEvent, Reference, Verdict},
+        kyc_providers::{ProviderEvent, Reference, Verdict},
         kyc_status::{KycAction, KycStatus},
         now,
         phone::Phone,
