@@ -11,7 +11,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use loco_rs::{app::AppContext, environment::Environment, Error, Result};
 use serde::Deserialize;
 
-use crate::domain::{crypto::SecretsKey, kyc_provider::Provider, secret::Secret};
+use crate::domain::{crypto::SecretsKey, kyc_providers::Provider, secret::Secret};
 
 /// Values the production environment refuses to start with.
 const PLACEHOLDER_SECRETS: &[&str] = &[

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::extract::{read_body, ApiPath};
 use crate::{
-    domain::{crypto::sha256_hex, kyc_provider},
+    domain::{crypto::sha256_hex, kyc_providers},
     errors::{ApiError, ApiResult},
     limits::Limiters,
     models::kyc,
@@ -25,22 +25,22 @@ async fn receive(
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult {
-    let provider = kyc_provider::Provider::from_path(&name).ok_or_else(ApiError::not_found)?;
+    let provider = kyc_providers::Provider::from_path(&name).ok_or_else(ApiError::not_found)?;
     let app = AppSettings::get(&ctx);
     let secret = app.settings.provider_secret(provider);
     if secret.is_empty() {
         return Err(ApiError::not_found());
     }
     let body = read_body(req, app.settings.json_max_body_bytes).await?;
-    let invalid = |e: kyc_provider::WebhookError| {
+    let invalid = |e: kyc_providers::WebhookError| {
         tracing::warn!(provider = provider.name(), error = %e, "KYC webhook refused");
         ApiError::BadRequest(e.message().into())
     };
-    kyc_provider::verify(provider, secret, &headers, &body).map_err(invalid)?;
+    kyc_providers::verify(provider, secret, &headers, &body).map_err(invalid)?;
     // Counted after verification, so forged traffic cannot use up the
     // provider's budget.
     Limiters::get(&ctx).provider(provider.name())?;
-    let event = kyc_provider::parse(provider, &body).map_err(invalid)?;
+    let event = kyc_providers::parse(provider, &body).map_err(invalid)?;
     let outcome = kyc::apply_provider_event(&ctx.db, &app, &event, sha256_hex(&body)).await?;
     Ok(Json(json!({ "status": outcome.as_str() })).into_response())
 }

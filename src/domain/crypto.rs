@@ -168,6 +168,18 @@ pub fn verify_hmac_hex(alg: MacAlg, key: &[u8], parts: &[&[u8]], signature_hex: 
     }
 }
 
+/// `raw` without a leading `sha256=` in any case (`SHA256=` too), the label some
+/// senders put before a hex HMAC-SHA256 signature; any other value comes back
+/// unchanged. It does not trim: callers trim the header value first.
+#[must_use]
+pub fn strip_sha256_prefix(raw: &str) -> &str {
+    const PREFIX: &str = "sha256=";
+    match raw.split_at_checked(PREFIX.len()) {
+        Some((head, rest)) if head.eq_ignore_ascii_case(PREFIX) => rest,
+        _ => raw,
+    }
+}
+
 /// `hex(HMAC-SHA256(key, data))`, as senders compute it (tests, clients, bench).
 #[must_use]
 pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
@@ -248,6 +260,21 @@ mod tests {
         assert!(!verify_hmac_hex(MacAlg::Sha256, b"key", &[b"body2"], &sig));
         assert!(!verify_hmac_hex(MacAlg::Sha256, b"key", &[b"body"], "zz"));
         assert!(!verify_hmac_hex(MacAlg::Sha1, b"key", &[b"body"], &sig));
+    }
+
+    #[test]
+    fn the_sha256_prefix_is_stripped_in_any_case_and_only_at_the_start() {
+        assert_eq!(strip_sha256_prefix("sha256=ab12"), "ab12");
+        assert_eq!(strip_sha256_prefix("SHA256=AB12"), "AB12");
+        assert_eq!(strip_sha256_prefix("Sha256="), "");
+        assert_eq!(strip_sha256_prefix("ab12"), "ab12");
+        assert_eq!(strip_sha256_prefix("sha256"), "sha256");
+        assert_eq!(strip_sha256_prefix("sha512=ab12"), "sha512=ab12");
+        assert_eq!(strip_sha256_prefix(" sha256=ab12"), " sha256=ab12");
+        assert_eq!(strip_sha256_prefix("sha256=sha256=ab"), "sha256=ab");
+        // A character that straddles the prefix's length is no panic and no prefix.
+        assert_eq!(strip_sha256_prefix("sha256é=ab"), "sha256é=ab");
+        assert_eq!(strip_sha256_prefix(""), "");
     }
 
     #[test]

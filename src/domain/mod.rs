@@ -4,7 +4,7 @@ pub mod business;
 pub mod country;
 pub mod crypto;
 pub mod email;
-pub mod kyc_provider;
+pub mod kyc_providers;
 pub mod kyc_status;
 pub mod otp;
 pub mod password;

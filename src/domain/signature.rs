@@ -5,7 +5,7 @@
 
 use super::{
     api_key::ApiKey,
-    crypto::{verify_hmac_hex, MacAlg},
+    crypto::{strip_sha256_prefix, verify_hmac_hex, MacAlg},
     DomainError,
 };
 
@@ -17,11 +17,7 @@ impl HexSignature {
     /// # Errors
     /// When the value is not (prefixed) hexadecimal.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let raw = raw.trim();
-        let hex = raw
-            .get(..7)
-            .filter(|p| p.eq_ignore_ascii_case("sha256="))
-            .map_or(raw, |_| &raw[7..]);
+        let hex = strip_sha256_prefix(raw.trim());
         if hex.is_empty() || hex.len() > 256 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DomainError::new("Invalid signature"));
         }

@@ -22,7 +22,7 @@ use crate::{
     domain::{
         business::{RegistrationNumber, Website},
         country::Country,
-        kyc_provider::{ProviderEvent, Reference, Verdict},
+        kyc_providers::{ProviderEvent, Reference, Verdict},
         kyc_status::{KycAction, KycStatus},
         now,
         phone::Phone,
