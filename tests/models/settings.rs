@@ -29,3 +29,47 @@ async fn production_refuses_placeholder_secrets() {
     let config = production_config(GOOD_JWT, "not-32-bytes").await;
     assert!(AppSettings::load(&prod, &config).is_err());
 }
+
+async fn test_config_with(setting: &str, value: serde_json::Value) -> loco_rs::config::Config {
+    let mut config = App::load_config(&Environment::Test).await.unwrap();
+    let settings = config.settings.as_mut().unwrap();
+    match setting.split_once('.') {
+        Some((outer, inner)) => settings[outer][inner] = value,
+        None => settings[setting] = value,
+    }
+    config
+}
+
+#[tokio::test]
+async fn a_bad_setting_refuses_to_start_with_one_line_naming_it() {
+    for (setting, value, named) in [
+        ("smtp.tls", serde_json::json!("starttsl"), "smtp.tls"),
+        (
+            "webhook_secret_grace_secs",
+            serde_json::json!(u64::MAX),
+            "webhook_secret_grace_secs",
+        ),
+        ("otp_ttl_secs", serde_json::json!("ten"), "otp_ttl_secs"),
+        (
+            "outbox_max_attempts",
+            serde_json::json!(0),
+            "outbox_max_attempts",
+        ),
+        (
+            "mail_from",
+            serde_json::json!("not an address"),
+            "mail_from",
+        ),
+        ("otp_tll_secs", serde_json::json!(60), "otp_tll_secs"),
+    ] {
+        let mut config = test_config_with(setting, value).await;
+        if setting == "smtp.tls" {
+            config.settings.as_mut().unwrap()["smtp"]["host"] = serde_json::json!("mail.example");
+        }
+        let err = AppSettings::load(&Environment::Test, &config)
+            .expect_err(setting)
+            .to_string();
+        assert!(err.contains(named), "{setting}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}

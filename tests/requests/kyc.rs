@@ -462,3 +462,33 @@ async fn two_approvals_at_once_leave_exactly_one_active_secret() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_corrupt_stored_status_is_an_internal_error_never_an_approval() {
+    with_app(|server, ctx| async move {
+        let (_, id) = given_a_pending_application(&server, &ctx, "ada@example.com").await;
+        let admin = given_an_admin(&server, &ctx).await;
+        order_fellow::models::kyc::Entity::update_many()
+            .col_expr(
+                order_fellow::models::kyc::Column::Status,
+                sea_orm::sea_query::Expr::value("bogus"),
+            )
+            .exec(&ctx.db)
+            .await
+            .unwrap();
+        let res = admin_post(
+            &server,
+            &admin,
+            &format!("/api/v1/admin/kyc/{id}/approve/"),
+            None,
+        )
+        .await;
+        res.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            res.json::<Value>(),
+            json!({"error": "Internal server error"})
+        );
+        assert_eq!(active_secrets(&ctx).await, 0);
+    })
+    .await;
+}
