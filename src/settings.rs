@@ -11,7 +11,11 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use loco_rs::{app::AppContext, environment::Environment, Error, Result};
 use serde::Deserialize;
 
-use crate::domain::{crypto::SecretsKey, kyc_providers::Provider, secret::Secret};
+use crate::domain::{
+    crypto::{KeyPurpose, Keyring, SecretsKey},
+    kyc_providers::Provider,
+    secret::Secret,
+};
 
 /// Values the production environment refuses to start with.
 const PLACEHOLDER_SECRETS: &[&str] = &[
@@ -122,6 +126,7 @@ impl Settings {
 #[serde(default, deny_unknown_fields)]
 struct Raw {
     secrets_key: Secret<String>,
+    secrets_key_previous: Secret<String>,
     mail_from: String,
     outbox_dir: String,
     smtp: RawSmtp,
@@ -174,6 +179,7 @@ impl Default for Raw {
     fn default() -> Self {
         Self {
             secrets_key: Secret::new(String::new()),
+            secrets_key_previous: Secret::new(String::new()),
             mail_from: "My Order Fellow <no-reply@myorderfellow.local>".into(),
             outbox_dir: "tmp/outbox".into(),
             smtp: RawSmtp::default(),
@@ -235,11 +241,35 @@ impl Check {
     }
 }
 
-/// Settings plus what is derived from them once (the parsed encryption key).
+/// The encryption keys, derived once from `SECRETS_KEY` (and, while a key
+/// rotation runs, `SECRETS_KEY_PREVIOUS`): one keyring per purpose.
+#[derive(Debug)]
+pub struct Keys {
+    pub webhook_secrets: Keyring,
+    pub mail: Keyring,
+    pub endpoint_secrets: Keyring,
+    /// Keys the hashes of one-time codes (short-lived, never re-encrypted).
+    pub otp: SecretsKey,
+}
+
+impl Keys {
+    #[must_use]
+    pub fn new(current: &SecretsKey, previous: Option<&SecretsKey>) -> Self {
+        let ring = |purpose| Keyring::new(current, previous, purpose);
+        Self {
+            webhook_secrets: ring(KeyPurpose::WebhookSecrets),
+            mail: ring(KeyPurpose::MailPayloads),
+            endpoint_secrets: ring(KeyPurpose::EndpointSecrets),
+            otp: current.clone(),
+        }
+    }
+}
+
+/// Settings plus what is derived from them once (the encryption keys).
 #[derive(Debug)]
 pub struct AppSettings {
     pub settings: Settings,
-    pub key: SecretsKey,
+    pub keys: Keys,
     pub jwt_secret: Secret<String>,
     pub jwt_ttl: Duration,
 }
@@ -287,6 +317,13 @@ impl AppSettings {
             SecretsKey::parse(raw.secrets_key.expose())
                 .map_err(|e| Error::string(&format!("invalid setting SECRETS_KEY: {e}")))?
         };
+        let previous = match raw.secrets_key_previous.expose().trim() {
+            "" => None,
+            prev => Some(SecretsKey::parse(prev).map_err(|e| {
+                Error::string(&format!("invalid setting SECRETS_KEY_PREVIOUS: {e}"))
+            })?),
+        };
+        let keys = Keys::new(&key, previous.as_ref());
 
         let mut c = Check(None);
         let jwt_ttl = c.secs(
@@ -370,7 +407,7 @@ impl AppSettings {
         }
         Ok(Self {
             settings,
-            key,
+            keys,
             jwt_secret: Secret::new(jwt_secret),
             jwt_ttl,
         })

@@ -102,6 +102,120 @@ impl SecretsKey {
     }
 }
 
+impl SecretsKey {
+    /// The subkey for `purpose`: HKDF-SHA256 of this key, labelled with the
+    /// purpose, so that no one key encrypts everything under random nonces
+    /// and a subkey reveals nothing of the others.
+    #[must_use]
+    pub fn derive(&self, purpose: KeyPurpose) -> Self {
+        let mut out = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, &self.0)
+            .expand(purpose.label().as_bytes(), &mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        Self(out)
+    }
+}
+
+/// What a derived key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// The companies' `whsk_` order keys.
+    WebhookSecrets,
+    /// Template data of queued mail (may hold a one-time code).
+    MailPayloads,
+    /// Signing secrets of the businesses' event endpoints.
+    EndpointSecrets,
+}
+
+impl KeyPurpose {
+    pub const ALL: [Self; 3] = [
+        Self::WebhookSecrets,
+        Self::MailPayloads,
+        Self::EndpointSecrets,
+    ];
+
+    const fn label(self) -> &'static str {
+        match self {
+            Self::WebhookSecrets => "order-fellow/v1/webhook-secrets",
+            Self::MailPayloads => "order-fellow/v1/mail-payloads",
+            Self::EndpointSecrets => "order-fellow/v1/endpoint-secrets",
+        }
+    }
+}
+
+/// A stored value decrypted, and whether it was sealed under the current key.
+pub struct Opened {
+    pub plaintext: Vec<u8>,
+    /// False for a value written under the previous `SECRETS_KEY` or before
+    /// per-purpose keys: re-encrypt it (`rotate_secrets_key`).
+    pub current: bool,
+}
+
+/// The keys of one purpose: the current subkey seals; it, the bare current
+/// key (values written before per-purpose keys), and the same two of the
+/// previous `SECRETS_KEY` open. The stored format stays
+/// `<iv hex>.<ciphertext+tag hex>`.
+#[derive(Clone)]
+pub struct Keyring {
+    seal: SecretsKey,
+    /// Tried in order after `seal`.
+    older: Vec<SecretsKey>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyring([REDACTED])")
+    }
+}
+
+impl Keyring {
+    #[must_use]
+    pub fn new(current: &SecretsKey, previous: Option<&SecretsKey>, purpose: KeyPurpose) -> Self {
+        let mut older = vec![current.clone()];
+        if let Some(prev) = previous {
+            older.push(prev.derive(purpose));
+            older.push(prev.clone());
+        }
+        Self {
+            seal: current.derive(purpose),
+            older,
+        }
+    }
+
+    /// Encrypts under the current subkey with a fresh random IV.
+    #[must_use]
+    pub fn encrypt(&self, plaintext: &[u8]) -> String {
+        self.seal.encrypt(plaintext)
+    }
+
+    /// # Errors
+    /// When no known key opens the value (tampered, or a key was lost).
+    pub fn open(&self, stored: &str) -> Result<Opened, DomainError> {
+        if let Ok(plaintext) = self.seal.decrypt(stored) {
+            return Ok(Opened {
+                plaintext,
+                current: true,
+            });
+        }
+        self.older
+            .iter()
+            .find_map(|k| k.decrypt(stored).ok())
+            .map(|plaintext| Opened {
+                plaintext,
+                current: false,
+            })
+            .ok_or_else(|| DomainError::new("cannot decrypt stored value"))
+    }
+
+    /// [`Self::open`], for callers that only read.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn decrypt(&self, stored: &str) -> Result<Vec<u8>, DomainError> {
+        self.open(stored).map(|o| o.plaintext)
+    }
+}
+
 /// Lower-case hex SHA-256, used to look secrets up by an index.
 #[must_use]
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -275,6 +389,38 @@ mod tests {
         // A character that straddles the prefix's length is no panic and no prefix.
         assert_eq!(strip_sha256_prefix("sha256é=ab"), "sha256é=ab");
         assert_eq!(strip_sha256_prefix(""), "");
+    }
+
+    #[test]
+    fn purposes_get_distinct_keys_and_old_values_stay_readable() {
+        let master = SecretsKey::parse(SERVER_KEY).unwrap();
+        let a = master.derive(KeyPurpose::WebhookSecrets);
+        let b = master.derive(KeyPurpose::MailPayloads);
+        assert!(b.decrypt(&a.encrypt(b"x")).is_err(), "subkeys differ");
+
+        let ring = Keyring::new(&master, None, KeyPurpose::WebhookSecrets);
+        let sealed = ring.encrypt(b"whsk_new");
+        assert!(ring.open(&sealed).unwrap().current);
+        assert!(master.decrypt(&sealed).is_err(), "sealed under the subkey");
+        let legacy = master.encrypt(b"whsk_old");
+        let opened = ring.open(&legacy).unwrap();
+        assert_eq!(
+            (opened.plaintext.as_slice(), opened.current),
+            (&b"whsk_old"[..], false)
+        );
+
+        let next = SecretsKey::dev_default();
+        let rotated = Keyring::new(&next, Some(&master), KeyPurpose::WebhookSecrets);
+        assert!(
+            !rotated.open(&sealed).unwrap().current,
+            "previous key still opens"
+        );
+        assert!(!rotated.open(&legacy).unwrap().current);
+        let fresh = Keyring::new(&next, None, KeyPurpose::WebhookSecrets);
+        assert!(
+            fresh.open(&sealed).is_err(),
+            "without the previous key it is gone"
+        );
     }
 
     #[test]

@@ -382,7 +382,7 @@ async fn queue_mail(tx: &Tx, app: &AppSettings, kyc: &Model, mail: Mail) -> ApiR
         "reason": kyc.rejection_reason.clone().unwrap_or_default(),
         "resubmit_allowed": kyc.resubmit_allowed,
     });
-    outbox::enqueue(tx, &app.key, NewMail::new(mail, user.email, locals)).await?;
+    outbox::enqueue(tx, &app.keys.mail, NewMail::new(mail, user.email, locals)).await?;
     Ok(())
 }
 

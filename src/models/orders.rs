@@ -360,7 +360,7 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         )
         .dedupe(format!("order:{}:confirmation", o.pid))
     });
-    outbox::enqueue_many(tx, &app.key, mails).await
+    outbox::enqueue_many(tx, &app.keys.mail, mails).await
 }
 
 /// Where a status change comes from, for the history.
@@ -450,7 +450,7 @@ pub async fn change_status(
         }),
     )
     .dedupe(format!("order:{}:status:{}", order.pid, to.as_str()));
-    outbox::enqueue(&tx, &app.key, mail).await?;
+    outbox::enqueue(&tx, &app.keys.mail, mail).await?;
     tx.commit().await?;
     Ok(order)
 }

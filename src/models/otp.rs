@@ -43,7 +43,7 @@ pub enum Check {
 }
 
 fn hash(app: &AppSettings, user_id: i64, purpose: Purpose, code: &OtpCode) -> String {
-    app.key.keyed_hash(
+    app.keys.otp.keyed_hash(
         &format!("otp:{}:{user_id}", purpose.as_str()),
         code.expose(),
     )

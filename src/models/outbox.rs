@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
 use super::tx::Tx;
 use crate::{
-    domain::{crypto::SecretsKey, now},
+    domain::{crypto::Keyring, now},
     mailers::Mail,
 };
 
@@ -62,7 +62,7 @@ impl NewMail {
         self
     }
 
-    fn into_active_model(self, key: &SecretsKey) -> ActiveModel {
+    fn into_active_model(self, key: &Keyring) -> ActiveModel {
         let t = now();
         ActiveModel {
             template: Set(self.mail.name().to_string()),
@@ -86,7 +86,7 @@ impl NewMail {
 ///
 /// # Errors
 /// On database failure.
-pub async fn enqueue(tx: &Tx, key: &SecretsKey, mail: NewMail) -> Result<(), DbErr> {
+pub async fn enqueue(tx: &Tx, key: &Keyring, mail: NewMail) -> Result<(), DbErr> {
     enqueue_many(tx, key, [mail]).await
 }
 
@@ -97,7 +97,7 @@ pub async fn enqueue(tx: &Tx, key: &SecretsKey, mail: NewMail) -> Result<(), DbE
 /// On database failure.
 pub async fn enqueue_many(
     tx: &Tx,
-    key: &SecretsKey,
+    key: &Keyring,
     mails: impl IntoIterator<Item = NewMail>,
 ) -> Result<(), DbErr> {
     let rows: Vec<ActiveModel> = mails

@@ -341,7 +341,7 @@ async fn send_code(
         "code": code.expose(),
         "minutes": app.settings.otp_ttl.as_secs() / 60,
     });
-    outbox::enqueue(tx, &app.key, NewMail::new(mail, &user.email, locals)).await
+    outbox::enqueue(tx, &app.keys.mail, NewMail::new(mail, &user.email, locals)).await
 }
 
 /// At most one "you already have an account" notice per resend interval.
@@ -354,7 +354,7 @@ async fn queue_account_exists(tx: &Tx, app: &AppSettings, user: &Model) -> Resul
         json!({ "name": user.full_name }),
     )
     .dedupe(format!("account-exists:{}:{slot}", user.id));
-    outbox::enqueue(tx, &app.key, mail).await
+    outbox::enqueue(tx, &app.keys.mail, mail).await
 }
 
 /// Counts a login attempt in one statement, unless the account has used its

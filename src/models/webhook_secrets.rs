@@ -142,9 +142,13 @@ impl Model {
     /// # Errors
     /// When the stored value cannot be decrypted with the configured key.
     pub fn reveal(&self, app: &AppSettings) -> ApiResult<ApiKey> {
-        let plain = app.key.decrypt(&self.secret_encrypted).map_err(|e| {
-            ApiError::invariant(format!("webhook secret {}: {e}", self.fingerprint))
-        })?;
+        let plain = app
+            .keys
+            .webhook_secrets
+            .decrypt(&self.secret_encrypted)
+            .map_err(|e| {
+                ApiError::invariant(format!("webhook secret {}: {e}", self.fingerprint))
+            })?;
         String::from_utf8(plain)
             .ok()
             .and_then(|text| ApiKey::parse(&text).ok())
@@ -181,7 +185,7 @@ async fn insert_new<C: ConnectionTrait>(
     let hash = key.lookup_hash();
     let row = ActiveModel {
         user_id: Set(user_id),
-        secret_encrypted: Set(app.key.encrypt(key.expose().as_bytes())),
+        secret_encrypted: Set(app.keys.webhook_secrets.encrypt(key.expose().as_bytes())),
         fingerprint: Set(hash[..12].to_string()),
         secret_hash: Set(hash),
         is_active: Set(true),

@@ -208,7 +208,11 @@ async fn deliver_one(
     msg: &Model,
 ) -> Result<String, String> {
     let mail = Mail::from_name(&msg.template).ok_or("unknown template")?;
-    let plain = app.key.decrypt(&msg.payload).map_err(|e| e.to_string())?;
+    let plain = app
+        .keys
+        .mail
+        .decrypt(&msg.payload)
+        .map_err(|e| e.to_string())?;
     let locals: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
     // Render errors can name a missing local but never print its value.
     let content = mail

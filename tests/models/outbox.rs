@@ -28,7 +28,7 @@ fn confirmation(to: &str) -> NewMail {
 async fn queue(ctx: &loco_rs::app::AppContext, mail: NewMail) {
     let app = AppSettings::get(ctx);
     let tx = Tx::begin(&ctx.db).await.unwrap();
-    outbox::enqueue(&tx, &app.key, mail).await.unwrap();
+    outbox::enqueue(&tx, &app.keys.mail, mail).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -62,7 +62,7 @@ async fn a_mail_queued_in_a_rolled_back_transaction_never_exists() {
     with_app(|_server, ctx| async move {
         let app = AppSettings::get(&ctx);
         let tx = Tx::begin(&ctx.db).await.unwrap();
-        outbox::enqueue(&tx, &app.key, confirmation("ada@example.com"))
+        outbox::enqueue(&tx, &app.keys.mail, confirmation("ada@example.com"))
             .await
             .unwrap();
         tx.rollback().await.unwrap();
