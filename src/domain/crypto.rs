@@ -294,6 +294,17 @@ pub fn strip_sha256_prefix(raw: &str) -> &str {
     }
 }
 
+/// HMAC-SHA256 of the concatenated `parts` under `key`: the raw tag that
+/// outbound event signatures encode (base64 or hex).
+#[must_use]
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// `hex(HMAC-SHA256(key, data))`, as senders compute it (tests, clients, bench).
 #[must_use]
 pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
