@@ -17,8 +17,11 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::{
-    controllers, limits::Limiters, settings::AppSettings, tasks, workers,
-    workers::order_writer::OrderWriter,
+    controllers,
+    limits::Limiters,
+    settings::AppSettings,
+    tasks, workers,
+    workers::{deliveries::Deliverer, order_writer::OrderWriter},
 };
 
 pub struct App;
@@ -54,6 +57,9 @@ impl Hooks for App {
         ctx.shared_store
             .insert(Arc::new(Limiters::new(&settings.settings)));
         ctx.shared_store.insert(Arc::new(OrderWriter::default()));
+        let deliverer = Deliverer::new(settings.settings.events.targets)
+            .map_err(|e| loco_rs::Error::string(&format!("event delivery client: {e}")))?;
+        ctx.shared_store.insert(Arc::new(deliverer));
         AppSettings::install(&ctx, settings);
         Ok(ctx)
     }
@@ -73,6 +79,8 @@ impl Hooks for App {
             .add_route(controllers::kyc::routes())
             .add_route(controllers::admin_kyc::routes())
             .add_route(controllers::webhook_secret::routes())
+            .add_route(controllers::webhook_endpoints::routes())
+            .add_route(controllers::webhook_endpoints::well_known())
             .add_route(controllers::kyc_webhooks::routes())
             .add_route(controllers::orders::routes())
     }
@@ -95,9 +103,10 @@ impl Hooks for App {
             .fallback_service(NormalizePathLayer::trim_trailing_slash().layer(inner)))
     }
 
-    /// Serves HTTP and, beside it, the outbox delivery worker.
+    /// Serves HTTP and, beside it, the mail and event delivery workers.
     async fn serve(app: AxumRouter, ctx: &AppContext, params: &ServeParams) -> Result<()> {
         workers::outbox::spawn(ctx.clone());
+        workers::deliveries::spawn(ctx.clone());
         let listener =
             tokio::net::TcpListener::bind(&format!("{}:{}", params.binding, params.port)).await?;
         axum::serve(

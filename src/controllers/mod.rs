@@ -7,6 +7,7 @@ pub mod kyc_webhooks;
 pub mod order_webhook;
 pub mod orders;
 pub mod pagination;
+pub mod webhook_endpoints;
 pub mod webhook_secret;
 
 use axum::{http::StatusCode, response::IntoResponse, Json};

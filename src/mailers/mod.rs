@@ -16,6 +16,7 @@ static kyc_rejected: Dir<'_> = include_dir!("src/mailers/business/kyc_rejected")
 static kyc_pending_review: Dir<'_> = include_dir!("src/mailers/business/kyc_pending_review");
 static order_confirmation: Dir<'_> = include_dir!("src/mailers/customer/order_confirmation");
 static order_status: Dir<'_> = include_dir!("src/mailers/customer/order_status");
+static endpoint_disabled: Dir<'_> = include_dir!("src/mailers/business/endpoint_disabled");
 
 /// Every message the service sends. The name is what the outbox stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,10 +29,11 @@ pub enum Mail {
     KycPendingReview,
     OrderConfirmation,
     OrderStatus,
+    EndpointDisabled,
 }
 
 impl Mail {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::VerifyEmail,
         Self::AccountExists,
         Self::PasswordReset,
@@ -40,6 +42,7 @@ impl Mail {
         Self::KycPendingReview,
         Self::OrderConfirmation,
         Self::OrderStatus,
+        Self::EndpointDisabled,
     ];
 
     #[must_use]
@@ -53,6 +56,7 @@ impl Mail {
             Self::KycPendingReview => "kyc-pending-review",
             Self::OrderConfirmation => "order-confirmation",
             Self::OrderStatus => "order-status",
+            Self::EndpointDisabled => "endpoint-disabled",
         }
     }
 
@@ -71,6 +75,7 @@ impl Mail {
             Self::KycPendingReview => &kyc_pending_review,
             Self::OrderConfirmation => &order_confirmation,
             Self::OrderStatus => &order_status,
+            Self::EndpointDisabled => &endpoint_disabled,
         }
     }
 

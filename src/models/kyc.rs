@@ -14,6 +14,7 @@ use serde_json::json;
 pub use super::_entities::kyc_applications::{self, ActiveModel, Column, Entity, Model};
 use super::{
     _entities::{kyc_audit_logs, kyc_provider_events, users},
+    events::{self, NewEvent},
     outbox::{self, NewMail},
     tx::Tx,
     webhook_secrets::{self, Approved},
@@ -22,6 +23,7 @@ use crate::{
     domain::{
         business::{RegistrationNumber, Website},
         country::Country,
+        event_type::EventType,
         kyc_providers::{ProviderEvent, Reference, Verdict},
         kyc_status::{KycAction, KycStatus},
         now,
@@ -77,6 +79,14 @@ impl Actor {
             Self::Admin(id) => format!("admin:{id}"),
             Self::Provider(name) => format!("provider:{name}"),
             Self::Task => "task:kyc_approve".into(),
+        }
+    }
+
+    /// Who decided, as the business's events say it (no internal ids).
+    fn public_label(&self) -> String {
+        match self {
+            Self::Admin(_) | Self::Task => "admin".into(),
+            Self::Provider(name) => format!("provider:{name}"),
         }
     }
 }
@@ -359,7 +369,39 @@ async fn apply_on(
     .insert(tx)
     .await?;
     notify_business(tx, app, &model, to).await?;
+    record_event(tx, &model, to, decision, actor).await?;
     Ok(model)
+}
+
+/// The business's `kyc.*` event for a transition, in its transaction.
+async fn record_event(
+    tx: &Tx,
+    kyc: &Model,
+    to: KycStatus,
+    decision: &Decision,
+    actor: &Actor,
+) -> ApiResult<()> {
+    let mut data = json!({
+        "application_id": kyc.pid,
+        "business_name": kyc.business_name,
+        "status": to.to_string(),
+        "decided_by": actor.public_label(),
+    });
+    let event_type = match to {
+        KycStatus::Approved => EventType::KycApproved,
+        KycStatus::Rejected => {
+            data["reason"] = json!(decision.reason);
+            data["resubmit_allowed"] = json!(decision.resubmit_allowed);
+            EventType::KycRejected
+        }
+        KycStatus::Suspended => {
+            data["reason"] = json!(decision.reason);
+            EventType::KycSuspended
+        }
+        KycStatus::Pending => return Ok(()),
+    };
+    events::record(tx, NewEvent::new(kyc.user_id, event_type, data)).await?;
+    Ok(())
 }
 
 async fn notify_business(tx: &Tx, app: &AppSettings, kyc: &Model, to: KycStatus) -> ApiResult<()> {

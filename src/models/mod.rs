@@ -1,10 +1,15 @@
 //! Business rules on the sea-orm entities (fat models). Controllers call these.
 //!
 //! Dependencies between models run one way: `companies` → `kyc` →
-//! `webhook_secrets`, and everything that writes → `outbox`, `tx`.
+//! `webhook_secrets`, and everything that writes → `outbox`, `tx`; those
+//! that cause events → `events` → `endpoints` (leaves: they call none of
+//! the others).
 pub mod _entities;
 pub mod companies;
+pub mod endpoints;
+pub mod events;
 pub mod kyc;
+pub mod lease;
 pub mod orders;
 pub mod otp;
 pub mod outbox;

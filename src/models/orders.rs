@@ -15,12 +15,14 @@ use serde_json::json;
 pub use super::_entities::orders::{self, ActiveModel, Column, Entity, Model};
 use super::{
     _entities::{order_status_changes as changes, users},
+    events::{self, NewEvent},
     outbox::{self, NewMail},
     tx::Tx,
 };
 use crate::{
     domain::{
         email::Email,
+        event_type::EventType,
         now,
         phone::Phone,
         tracking::{TrackingStatus, TransitionError},
@@ -344,6 +346,27 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         .exec_without_returning(tx)
         .await?;
 
+    let created = fresh.iter().map(|o| {
+        NewEvent::new(
+            o.user_id,
+            EventType::OrderCreated,
+            json!({
+                "order_id": o.pid,
+                "external_order_id": o.external_order_id,
+                "status": o.tracking_status.as_str(),
+                "customer": {
+                    "name": o.customer_name,
+                    "email": o.customer_email.as_str(),
+                    "phone": o.customer_phone.as_str(),
+                },
+                "item_summary": o.item_summary,
+                "address": o.address,
+                "created_at": t,
+            }),
+        )
+    });
+    events::record_many(tx, created.collect()).await?;
+
     let mails = fresh.iter().map(|o| {
         let company = companies.get(&o.user_id).map_or("", String::as_str);
         NewMail::new(
@@ -363,7 +386,8 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
     outbox::enqueue_many(tx, &app.keys.mail, mails).await
 }
 
-/// Where a status change comes from, for the history.
+/// Where a status change comes from, for the history and the
+/// `order.status_changed` event's `changed_by`.
 #[derive(Debug, Clone, Copy)]
 pub enum Source {
     Webhook,
@@ -451,6 +475,19 @@ pub async fn change_status(
     )
     .dedupe(format!("order:{}:status:{}", order.pid, to.as_str()));
     outbox::enqueue(&tx, &app.keys.mail, mail).await?;
+    let changed = json!({
+        "order_id": order.pid,
+        "external_order_id": order.external_order_id,
+        "old_status": from.as_str(),
+        "new_status": to.as_str(),
+        "note": note,
+        "changed_by": source.as_str(),
+    });
+    events::record(
+        &tx,
+        NewEvent::new(order.user_id, EventType::OrderStatusChanged, changed),
+    )
+    .await?;
     tx.commit().await?;
     Ok(order)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{Duration, SubsecRound};
+use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait, OnConflict},
@@ -13,7 +13,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
-use super::tx::Tx;
+use super::{lease, tx::Tx};
 use crate::{
     domain::{crypto::Keyring, now},
     mailers::Mail,
@@ -145,11 +145,7 @@ pub async fn due_ids<C: ConnectionTrait>(db: &C, limit: u64) -> Result<Vec<i64>,
         .column(Column::Id)
         .filter(Column::Status.eq(PENDING))
         .filter(Column::NextAttemptAt.lte(t))
-        .filter(
-            sea_orm::Condition::any()
-                .add(Column::LockedUntil.is_null())
-                .add(Column::LockedUntil.lt(t)),
-        )
+        .filter(lease::free(Column::LockedUntil, t))
         // The (status, next_attempt_at) index's own order: the scan stops
         // after `limit` rows however long the queue is.
         .order_by_asc(Column::NextAttemptAt)
@@ -174,20 +170,12 @@ pub async fn claim_batch<C: ConnectionTrait>(
         return Ok(vec![]);
     }
     let t = now();
-    // Microsecond precision: what PostgreSQL stores, so the token compares equal.
-    let token = (t
-        + lease
-        + Duration::microseconds(i64::from(crate::domain::crypto::random_below(1_000_000))))
-    .trunc_subsecs(6);
+    let token = lease::token(lease);
     Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(token))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::Status.eq(PENDING))
-        .filter(
-            sea_orm::Condition::any()
-                .add(Column::LockedUntil.is_null())
-                .add(Column::LockedUntil.lt(t)),
-        )
+        .filter(lease::free(Column::LockedUntil, t))
         .exec(db)
         .await?;
     Entity::find()

@@ -21,9 +21,12 @@ use sea_orm::{
 };
 
 pub use super::_entities::webhook_secrets::{self, ActiveModel, Column, Entity, Model};
-use super::tx::Tx;
+use super::{
+    events::{self, NewEvent},
+    tx::Tx,
+};
 use crate::{
-    domain::{api_key::ApiKey, now},
+    domain::{api_key::ApiKey, event_type::EventType, now},
     errors::{ApiError, ApiResult},
     settings::{delta, AppSettings},
 };
@@ -175,6 +178,23 @@ pub async fn active_for<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Opti
         .await
 }
 
+/// Active keys expiring within `(after, until]`: those due a warning.
+///
+/// # Errors
+/// On database failure.
+pub async fn expiring_between<C: ConnectionTrait>(
+    db: &C,
+    after: DateTimeWithTimeZone,
+    until: DateTimeWithTimeZone,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::IsActive.eq(true))
+        .filter(Column::ExpiresAt.gt(after))
+        .filter(Column::ExpiresAt.lte(until))
+        .all(db)
+        .await
+}
+
 async fn insert_new<C: ConnectionTrait>(
     db: &C,
     app: &AppSettings,
@@ -258,6 +278,28 @@ async fn deactivate(
         .rows_affected)
 }
 
+/// Records `webhook_secret.regenerated` for the company's new key `row`
+/// (never the key itself: its fingerprint and expiry).
+async fn regenerated(
+    tx: &Tx,
+    row: &Model,
+    reason: &str,
+    previous_valid_until: Option<DateTimeWithTimeZone>,
+) -> Result<(), DbErr> {
+    let data = serde_json::json!({
+        "reason": reason,
+        "fingerprint": row.fingerprint,
+        "expires_at": row.expires_at,
+        "previous_valid_until": previous_valid_until,
+    });
+    events::record(
+        tx,
+        NewEvent::new(row.user_id, EventType::WebhookSecretRegenerated, data),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Replaces the active key with a new one. The old key stays valid for the
 /// grace window, never past its own expiry. Returns the new key and whether
 /// it is the company's first.
@@ -271,14 +313,18 @@ pub async fn rotate(
     let (tx, user_id) = (approved.tx, approved.user_id);
     let current = active_for(tx, user_id).await?;
     let first = current.is_none();
+    let mut previous_valid_until = None;
     if let Some(cur) = current {
         let t = now();
         let grace = app.settings.webhook_secret_grace;
-        let grace_until = (!grace.is_zero() && cur.expires_at > t)
+        previous_valid_until = (!grace.is_zero() && cur.expires_at > t)
             .then(|| std::cmp::min(t + delta(grace), cur.expires_at));
-        deactivate(tx, cur.id, grace_until).await?;
+        deactivate(tx, cur.id, previous_valid_until).await?;
     }
     let (row, key) = insert_new(tx, app, user_id).await?;
+    if !first {
+        regenerated(tx, &row, "rotated", previous_valid_until).await?;
+    }
     Ok((row, key, first))
 }
 
@@ -303,7 +349,8 @@ pub async fn replace_expired(
     if deactivate(approved.tx, expired.id, None).await? != 1 {
         return Ok(false);
     }
-    insert_new(approved.tx, app, approved.user_id).await?;
+    let (row, _) = insert_new(approved.tx, app, approved.user_id).await?;
+    regenerated(approved.tx, &row, "expired", None).await?;
     Ok(true)
 }
 
@@ -320,10 +367,15 @@ pub async fn current_or_issue(
     let row = match active_for(tx, user_id).await? {
         Some(row) if !row.is_expired() => row,
         stale => {
+            let replaced = stale.is_some();
             if let Some(old) = stale {
                 deactivate(tx, old.id, None).await?;
             }
-            insert_new(tx, app, user_id).await?.0
+            let row = insert_new(tx, app, user_id).await?.0;
+            if replaced {
+                regenerated(tx, &row, "expired", None).await?;
+            }
+            row
         }
     };
     let key = row.reveal(app)?;

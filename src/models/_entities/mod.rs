@@ -1,6 +1,10 @@
 //! `SeaORM` entities: one per table, mirroring `migration/`.
 pub mod prelude;
 
+pub mod event_deliveries;
+pub mod event_delivery_attempts;
+pub mod event_endpoints;
+pub mod events;
 pub mod kyc_applications;
 pub mod kyc_audit_logs;
 pub mod kyc_provider_events;

@@ -1,0 +1,1 @@
+Your event endpoint was disabled

@@ -1,0 +1,603 @@
+//! Delivers events to the businesses' endpoints: leases due deliveries,
+//! signs and sends each with `reqwest` (15 s timeout, no redirects, at most
+//! `EVENT_CONCURRENCY` in flight and [`PER_ENDPOINT`] per endpoint, so one
+//! slow or dead endpoint never holds up the others), records every attempt,
+//! marks successes in bulk, and retries failures on `EVENT_RETRY_SCHEDULE_SECS`
+//! (±20 % jitter) until the delivery fails. A 410 disables the endpoint at
+//! once; so does a failure streak older than `EVENT_DISABLE_AFTER_SECS`, and
+//! its company is e-mailed.
+//!
+//! All state is in the database: a worker that dies leaves leases that run
+//! out, and another (or the restarted one) sends those deliveries again, so
+//! every event reaches its endpoints at least once. Receivers deduplicate by
+//! `webhook-id` (the event id).
+//!
+//! The SSRF guard: unless `WEBHOOK_ALLOW_PRIVATE_TARGETS`, the client
+//! resolves names through [`GuardedResolver`], which drops every address
+//! that is not public at connect time, and IP-literal URLs (which are never
+//! resolved) are checked before sending. No proxy is used.
+//!
+//! Beside it runs the periodic scan that records `webhook_secret.expiring`
+//! once per key, 7 days before it expires.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use loco_rs::app::AppContext;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::{
+    domain::{
+        crypto::random_below,
+        endpoint_url::{is_public, EndpointUrl, TargetPolicy},
+        event_type::EventType,
+        now,
+        signing::{Envelope, Signer},
+    },
+    errors::{ApiError, ApiResult},
+    models::{
+        endpoints,
+        events::{self, deliveries, Attempt, NewEvent, Outcome, Verdict},
+        tx::Tx,
+        webhook_secrets,
+    },
+    settings::{delta, AppSettings},
+};
+
+/// Requests in flight to one endpoint at most.
+pub const PER_ENDPOINT: usize = 4;
+/// The whole request, connect to last body byte.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+/// How much of a response body an attempt keeps.
+pub const BODY_KEPT: usize = 1024;
+/// How often the expiry scan runs.
+const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
+/// How long before a key's expiry its company hears of it.
+const EXPIRY_WARNING_DAYS: i64 = 7;
+
+/// Resolves names and keeps only public addresses: a name that resolves
+/// only to loopback, private, link-local or other internal addresses fails
+/// to connect, whenever it is looked up.
+struct GuardedResolver;
+
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused: {} resolves only to private, loopback or reserved addresses",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The HTTP client of one app, built once from its target policy.
+pub struct Deliverer {
+    client: reqwest::Client,
+    policy: TargetPolicy,
+}
+
+impl Deliverer {
+    /// # Errors
+    /// When the TLS backend cannot be initialised.
+    pub fn new(policy: TargetPolicy) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(PER_ENDPOINT)
+            .user_agent(concat!(
+                "MyOrderFellow-Webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ));
+        if !policy.allow_private {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        }
+        Ok(Self {
+            client: builder.build()?,
+            policy,
+        })
+    }
+
+    /// The deliverer stored in the context at boot.
+    ///
+    /// # Panics
+    /// Never in a booted app: `App::after_context` stores it.
+    #[must_use]
+    pub fn get(ctx: &AppContext) -> Arc<Self> {
+        ctx.shared_store
+            .get::<Arc<Self>>()
+            .expect("deliverer is stored at boot")
+    }
+
+    /// Sends one signed request; never fails, the attempt says what happened.
+    async fn send(
+        &self,
+        url: &EndpointUrl,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Attempt {
+        let started = Instant::now();
+        let refused = url
+            .literal_ip()
+            .filter(|ip| !self.policy.allow_private && !is_public(*ip));
+        if let Some(ip) = refused {
+            return failure(
+                started,
+                format!("refused: {ip} is a private, loopback or reserved address"),
+            );
+        }
+        let mut req = self
+            .client
+            .post(url.as_str())
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let mut res = match req.body(body).send().await {
+            Ok(res) => res,
+            Err(e) => return failure(started, describe(&e)),
+        };
+        let status = res.status().as_u16();
+        let mut kept = Vec::with_capacity(BODY_KEPT);
+        // Read only what is kept: a huge or endless body costs nothing more.
+        while kept.len() < BODY_KEPT {
+            match res.chunk().await {
+                Ok(Some(chunk)) => {
+                    kept.extend_from_slice(&chunk[..chunk.len().min(BODY_KEPT - kept.len())])
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let body = String::from_utf8_lossy(&kept).into_owned();
+        Attempt {
+            status_code: Some(status),
+            error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+            latency_ms: elapsed_ms(started),
+            response_body: (!body.is_empty()).then_some(body),
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i32 {
+    i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
+}
+
+fn failure(started: Instant, error: String) -> Attempt {
+    Attempt {
+        status_code: None,
+        error: Some(error),
+        latency_ms: elapsed_ms(started),
+        response_body: None,
+    }
+}
+
+/// A network error's causes, without the URL (it may carry a token).
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("timeout after {}s", TIMEOUT.as_secs());
+    }
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(
+            if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            }
+            .into(),
+        );
+    }
+    parts.join(": ")
+}
+
+/// The delay before retrying after attempt `attempt` (1-based) failed, with
+/// ±20 % jitter; `None` once the schedule is used up.
+#[must_use]
+pub fn retry_delay(schedule: &[Duration], attempt: i32) -> Option<Duration> {
+    let base = schedule.get(usize::try_from(attempt - 1).ok()?)?;
+    let factor = 0.8 + 0.4 * f64::from(random_below(1_000_001)) / 1_000_000.0;
+    Some(base.mul_f64(factor))
+}
+
+fn verdict(app: &AppSettings, delivery: &deliveries::Model, attempt: &Attempt) -> Verdict {
+    match attempt.status_code {
+        Some(s) if (200..300).contains(&s) => Verdict::Succeeded,
+        Some(410) => Verdict::Gone,
+        _ => retry_delay(&app.settings.events.retry_schedule, delivery.attempts + 1)
+            .map_or(Verdict::Failed, |d| Verdict::RetryAt(now() + delta(d))),
+    }
+}
+
+/// A delivery ready to send.
+struct Job {
+    url: EndpointUrl,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+/// Signs `event` for `endpoint`, now.
+fn prepare(
+    app: &AppSettings,
+    endpoint: &endpoints::Model,
+    event: &events::events::Model,
+) -> ApiResult<Job> {
+    let url = endpoint.url()?;
+    let secrets = endpoint.signing_secrets(&app.keys.endpoint_secrets)?;
+    let data = event.payload()?;
+    let signer = Signer {
+        scheme: endpoint.scheme()?,
+        secrets: secrets.iter().collect(),
+        client_key: endpoint.client_key,
+        es512: &app.settings.events.signing_key,
+    };
+    let envelope = Envelope {
+        id: &event.event_id,
+        event_type: &event.event_type,
+        timestamp: event.occurred_at_ms,
+        data: &data,
+    };
+    let signed = signer
+        .sign(&envelope, url.path(), chrono::Utc::now())
+        .map_err(|e| ApiError::invariant(format!("event_endpoints row {}: {e}", endpoint.id)))?;
+    Ok(Job {
+        url,
+        headers: signed.headers,
+        body: signed.body,
+    })
+}
+
+/// Sends one delivery and decides what comes next.
+async fn attempt(
+    app: &AppSettings,
+    deliverer: &Deliverer,
+    delivery: deliveries::Model,
+    job: Job,
+) -> Outcome {
+    let attempt = deliverer.send(&job.url, job.headers, job.body).await;
+    let verdict = verdict(app, &delivery, &attempt);
+    let result = match verdict {
+        Verdict::Succeeded => "succeeded",
+        Verdict::RetryAt(_) => "retrying",
+        Verdict::Failed => "failed",
+        Verdict::Gone => "gone",
+    };
+    metrics::counter!("event_deliveries_total", "result" => result).increment(1);
+    metrics::histogram!("event_delivery_duration_seconds")
+        .record(f64::from(attempt.latency_ms) / 1000.0);
+    Outcome {
+        delivery,
+        attempt: Some(attempt),
+        verdict,
+    }
+}
+
+/// Records outcomes in one transaction and e-mails the companies whose
+/// endpoints were disabled.
+async fn record(
+    db: &sea_orm::DatabaseConnection,
+    app: &AppSettings,
+    outcomes: &[Outcome],
+) -> ApiResult<()> {
+    let tx = Tx::begin(db).await?;
+    let cutoff = now() - delta(app.settings.events.disable_after);
+    let recorded = events::record_outcomes(&tx, outcomes, cutoff).await?;
+    let keys = &app.keys.mail;
+    endpoints::mail_disabled(&tx, keys, &recorded.gone, endpoints::DISABLED_GONE).await?;
+    endpoints::mail_disabled(&tx, keys, &recorded.failing, endpoints::DISABLED_FAILING).await?;
+    tx.commit().await?;
+    for (endpoint, reason) in recorded
+        .gone
+        .iter()
+        .map(|e| (e, endpoints::DISABLED_GONE))
+        .chain(
+            recorded
+                .failing
+                .iter()
+                .map(|e| (e, endpoints::DISABLED_FAILING)),
+        )
+    {
+        tracing::warn!(endpoint = %endpoint.pid, reason, "event endpoint disabled");
+    }
+    Ok(())
+}
+
+/// `POST …/endpoints/<id>/test/`: records a `ping` for `endpoint`, sends it
+/// now (not through the queue), records the attempt and returns it. A
+/// failed ping is retried like any delivery.
+///
+/// # Errors
+/// 409 when the endpoint is disabled; 500 on database failure.
+pub async fn send_test(
+    ctx: &AppContext,
+    endpoint: &endpoints::Model,
+) -> ApiResult<(events::attempts::Model, events::events::Model)> {
+    let app = AppSettings::get(ctx);
+    let (event, delivery) =
+        events::queue_ping(&ctx.db, endpoint, delta(app.settings.events.lease)).await?;
+    let job = prepare(&app, endpoint, &event)?;
+    let delivery_id = delivery.id;
+    let outcome = attempt(&app, &Deliverer::get(ctx), delivery, job).await;
+    record(&ctx.db, &app, &[outcome]).await?;
+    Ok((events::last_attempt(&ctx.db, delivery_id).await?, event))
+}
+
+/// The worker's loop state.
+struct Dispatcher {
+    ctx: AppContext,
+    app: Arc<AppSettings>,
+    deliverer: Arc<Deliverer>,
+    in_flight: HashMap<i64, usize>,
+    total: usize,
+    done_tx: mpsc::UnboundedSender<Outcome>,
+    done_rx: mpsc::UnboundedReceiver<Outcome>,
+    finished: Vec<Outcome>,
+}
+
+impl Dispatcher {
+    fn new(ctx: AppContext) -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Self {
+            app: AppSettings::get(&ctx),
+            deliverer: Deliverer::get(&ctx),
+            ctx,
+            in_flight: HashMap::new(),
+            total: 0,
+            done_tx,
+            done_rx,
+            finished: Vec::new(),
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if outcome.attempt.is_some() {
+            let endpoint = outcome.delivery.endpoint_id;
+            if let Some(n) = self.in_flight.get_mut(&endpoint) {
+                *n -= 1;
+                if *n == 0 {
+                    self.in_flight.remove(&endpoint);
+                }
+            }
+            self.total -= 1;
+        }
+        self.finished.push(outcome);
+    }
+
+    /// Records what finished since the last round, in one transaction. On a
+    /// database failure the outcomes are dropped: their leases run out and
+    /// the deliveries are sent again (at least once).
+    async fn record_finished(&mut self) {
+        while let Ok(outcome) = self.done_rx.try_recv() {
+            self.finish(outcome);
+        }
+        if self.finished.is_empty() {
+            return;
+        }
+        let outcomes = std::mem::take(&mut self.finished);
+        if let Err(e) = record(&self.ctx.db, &self.app, &outcomes).await {
+            tracing::error!(error = %e.describe(), "event delivery results not recorded");
+        }
+    }
+
+    /// Leases what can start now and starts it; returns how many.
+    async fn dispatch(&mut self) -> ApiResult<usize> {
+        let free = self
+            .app
+            .settings
+            .events
+            .concurrency
+            .saturating_sub(self.total);
+        if free == 0 {
+            return Ok(0);
+        }
+        let busy: Vec<i64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, n)| **n >= PER_ENDPOINT)
+            .map(|(id, _)| *id)
+            .collect();
+        let scan = u64::try_from((free * 4).min(512)).unwrap_or(512);
+        let due = events::due(&self.ctx.db, scan, &busy).await?;
+        let mut planned: HashMap<i64, usize> = HashMap::new();
+        let mut take = Vec::with_capacity(free);
+        for (id, endpoint) in due {
+            if take.len() >= free {
+                break;
+            }
+            let load = self.in_flight.get(&endpoint).copied().unwrap_or(0)
+                + planned.get(&endpoint).copied().unwrap_or(0);
+            if load < PER_ENDPOINT {
+                *planned.entry(endpoint).or_default() += 1;
+                take.push(id);
+            }
+        }
+        let batch =
+            events::claim(&self.ctx.db, &take, delta(self.app.settings.events.lease)).await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let event_ids: Vec<i64> = batch.iter().map(|d| d.event_row_id).collect();
+        let endpoint_ids: Vec<i64> = batch.iter().map(|d| d.endpoint_id).collect();
+        let events = events::by_ids(&self.ctx.db, &event_ids).await?;
+        let endpoints = endpoints::by_ids(&self.ctx.db, &endpoint_ids).await?;
+        let started = batch.len();
+        for delivery in batch {
+            let endpoint = endpoints.get(&delivery.endpoint_id).filter(|e| e.enabled);
+            let job = match (endpoint, events.get(&delivery.event_row_id)) {
+                (Some(endpoint), Some(event)) => prepare(&self.app, endpoint, event),
+                _ => Err(ApiError::NotFound("endpoint disabled or deleted".into())),
+            };
+            let job = match job {
+                Ok(job) => job,
+                Err(e) => {
+                    if matches!(e, ApiError::Internal(_)) {
+                        tracing::error!(delivery = delivery.id, error = %e.describe(), "delivery cannot be signed");
+                    }
+                    metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
+                    self.finished.push(Outcome {
+                        delivery,
+                        attempt: None,
+                        verdict: Verdict::Failed,
+                    });
+                    continue;
+                }
+            };
+            *self.in_flight.entry(delivery.endpoint_id).or_default() += 1;
+            self.total += 1;
+            let (app, deliverer, done) = (
+                self.app.clone(),
+                self.deliverer.clone(),
+                self.done_tx.clone(),
+            );
+            tokio::spawn(async move {
+                let _ = done.send(attempt(&app, &deliverer, delivery, job).await);
+            });
+        }
+        Ok(started)
+    }
+
+    async fn run(mut self) {
+        let poll = self.app.settings.events.poll;
+        let mut last_scan: Option<Instant> = None;
+        loop {
+            self.record_finished().await;
+            let started = self.dispatch().await.unwrap_or_else(|e| {
+                tracing::error!(error = %e.describe(), "event delivery loop");
+                0
+            });
+            if last_scan.is_none_or(|t| t.elapsed() >= EXPIRY_SCAN_EVERY) {
+                if let Err(e) = scan_expiring(&self.ctx).await {
+                    tracing::error!(error = %e.describe(), "key expiry scan");
+                }
+                last_scan = Some(Instant::now());
+            }
+            if started == 0 && self.finished.is_empty() {
+                tokio::select! {
+                    Some(outcome) = self.done_rx.recv() => self.finish(outcome),
+                    () = events::wait(poll) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs delivery until the process ends: on every wake-up, whenever a send
+/// finishes, and at least every `EVENT_POLL_MS` (deliveries left by a crash,
+/// a CLI task or another instance, and retries coming due).
+pub fn spawn(ctx: AppContext) {
+    tokio::spawn(Dispatcher::new(ctx).run());
+}
+
+/// Records `webhook_secret.expiring` for every active key that expires in
+/// the next 7 days and has not been warned about: once per key, across
+/// restarts and instances (the event's unique dedupe key). Returns how many
+/// were recorded.
+///
+/// # Errors
+/// On database failure.
+pub async fn scan_expiring(ctx: &AppContext) -> ApiResult<usize> {
+    let t = now();
+    let soon = webhook_secrets::expiring_between(
+        &ctx.db,
+        t,
+        t + chrono::Duration::days(EXPIRY_WARNING_DAYS),
+    )
+    .await?;
+    let key = |id: i64| format!("webhook_secret.expiring:{id}");
+    let warned = events::recorded_keys(&ctx.db, soon.iter().map(|s| key(s.id)).collect()).await?;
+    let due: Vec<NewEvent> = soon
+        .iter()
+        .filter(|s| !warned.contains(&key(s.id)))
+        .map(|s| {
+            NewEvent::new(
+                s.user_id,
+                EventType::WebhookSecretExpiring,
+                json!({"fingerprint": s.fingerprint, "expires_at": s.expires_at}),
+            )
+            .once(key(s.id))
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let tx = Tx::begin(&ctx.db).await?;
+    let recorded = events::record_many(&tx, due).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// Delivers everything due now and waits for the sends to finish, then
+/// records them: the test suite's way to run the worker one round at a time.
+///
+/// # Errors
+/// On database failure.
+pub async fn deliver_due(ctx: &AppContext) -> ApiResult<usize> {
+    let mut dispatcher = Dispatcher::new(ctx.clone());
+    let mut sent = 0;
+    loop {
+        let started = dispatcher.dispatch().await?;
+        sent += started;
+        while dispatcher.total > 0 {
+            if let Some(outcome) = dispatcher.done_rx.recv().await {
+                dispatcher.finish(outcome);
+            }
+        }
+        let idle = started == 0 && dispatcher.finished.is_empty();
+        dispatcher.record_finished().await;
+        if idle {
+            return Ok(sent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_schedule_within_20_percent_then_stop() {
+        let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
+        for _ in 0..200 {
+            let first = retry_delay(&schedule, 1).unwrap();
+            assert!(
+                first >= Duration::from_secs(4) && first <= Duration::from_secs(6),
+                "{first:?}"
+            );
+            let second = retry_delay(&schedule, 2).unwrap();
+            assert!(second >= Duration::from_secs(240) && second <= Duration::from_secs(360));
+        }
+        assert_eq!(retry_delay(&schedule, 3), None);
+        assert_eq!(retry_delay(&schedule, 0), None);
+    }
+}
