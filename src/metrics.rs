@@ -1,5 +1,6 @@
 //! Prometheus metrics (the `metrics` facade with its Prometheus exporter):
-//! request latency for every route, order intake counters, outbox gauges.
+//! request latency for every route, order intake counters, outbox gauges,
+//! outbound event counters and delivery latency.
 
 use std::{sync::OnceLock, time::Instant};
 
@@ -13,12 +14,20 @@ use loco_rs::app::AppContext;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::{
-    controllers::extract::bearer_token, db::Readers, errors::ApiError, models::outbox,
+    controllers::extract::bearer_token,
+    db::Readers,
+    errors::ApiError,
+    models::{events, outbox},
     settings::AppSettings,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Outbound requests wait on the receiver: up to the 15 s timeout.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
 ];
 
 /// The process-wide recorder, installed on first use.
@@ -32,6 +41,11 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(
                 Matcher::Full("http_request_duration_seconds".into()),
                 LATENCY_BUCKETS,
+            )
+            .expect("valid buckets")
+            .set_buckets_for_metric(
+                Matcher::Full("event_delivery_duration_seconds".into()),
+                DELIVERY_BUCKETS,
             )
             .expect("valid buckets")
             .build_recorder();
@@ -77,11 +91,14 @@ pub async fn render(
             return Err(ApiError::Unauthorized("Invalid metrics token".into()));
         }
     }
-    let (pending, failed) = outbox::counts(&Readers::get(&ctx)).await?;
+    let readers = Readers::get(&ctx);
+    let (pending, failed) = outbox::counts(&readers).await?;
+    let deliveries_pending = events::pending_count(&readers).await?;
     #[allow(clippy::cast_precision_loss)]
     {
         metrics::gauge!("outbox_pending").set(pending as f64);
         metrics::gauge!("outbox_failed").set(failed as f64);
+        metrics::gauge!("event_deliveries_pending").set(deliveries_pending as f64);
     }
     Ok((
         StatusCode::OK,

@@ -498,7 +498,9 @@ impl AppSettings {
 fn event_settings(c: &mut Check, environment: &Environment, raw: &Raw) -> EventSettings {
     let production = matches!(environment, Environment::Production);
     let mut retry_schedule = Vec::new();
-    for part in raw.event_retry_schedule_secs.split(',') {
+    // Empty: no retries at all.
+    let schedule = raw.event_retry_schedule_secs.trim();
+    for part in schedule.split(',').filter(|_| !schedule.is_empty()) {
         match part.trim().parse::<u64>() {
             Ok(secs) if secs <= MAX_DURATION_SECS => retry_schedule.push(Duration::from_secs(secs)),
             _ => c.fail(

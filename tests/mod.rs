@@ -1,4 +1,5 @@
 mod e2e;
 mod models;
+mod receivers;
 mod requests;
 mod support;

@@ -153,10 +153,15 @@ struct PatchBody {
     #[serde(default)]
     events: Option<Vec<String>>,
     /// Absent: unchanged; null or blank: cleared.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     description: Option<Value>,
     #[serde(default)]
     enabled: Option<bool>,
+}
+
+/// A field that is present, even as `null` (plain `Option` reads null as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn description_change(raw: Option<&Value>) -> Result<Option<Option<String>>, DomainError> {

@@ -6,18 +6,8 @@
 //! endpoint-secrets key (AES-256-GCM, random 96-bit IV, `<iv hex>.<ciphertext+tag hex>`)
 //! beside the SHA-256 hex of the plaintext. A rotation keeps the previous
 //! secret signing beside the new one for `ENDPOINT_SECRET_GRACE_SECS`.
-//!
-//! The intake's hot path asks [`subscriptions`] for a batch's companies; the
-//! answer is cached in process and dropped after the commit of any change to
-//! an endpoint ([`changed`]), with a short time-to-live for other instances.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, OnceLock,
-    },
-};
+use std::collections::HashMap;
 
 use sea_orm::{
     entity::prelude::*,
@@ -88,12 +78,9 @@ impl Model {
     /// # Errors
     /// An internal error for a corrupt row.
     pub fn filter(&self) -> ApiResult<EventFilter> {
-        serde_json::from_str::<Vec<String>>(&self.event_types)
-            .ok()
-            .and_then(|names| EventFilter::parse(&names).ok())
-            .ok_or_else(|| {
-                ApiError::invariant(format!("event_endpoints row {}: bad event types", self.id))
-            })
+        stored_filter(&self.event_types).ok_or_else(|| {
+            ApiError::invariant(format!("event_endpoints row {}: bad event types", self.id))
+        })
     }
 
     /// # Errors
@@ -142,6 +129,13 @@ impl Model {
         }
         Ok(secrets)
     }
+}
+
+/// The stored `event_types` column, parsed.
+fn stored_filter(raw: &str) -> Option<EventFilter> {
+    serde_json::from_str::<Vec<String>>(raw)
+        .ok()
+        .and_then(|names| EventFilter::parse(&names).ok())
 }
 
 /// Creates an endpoint for the company; at most [`MAX_PER_COMPANY`]. Returns
@@ -199,7 +193,6 @@ pub async fn create(
     }
     .insert(&tx)
     .await?;
-    tx.after_commit(changed);
     tx.commit().await?;
     Ok((row, secret))
 }
@@ -265,7 +258,6 @@ pub async fn update(
     }
     am.updated_at = Set(now());
     let row = am.update(&tx).await?;
-    tx.after_commit(changed);
     tx.commit().await?;
     Ok(row)
 }
@@ -278,7 +270,6 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, pid: Uuid) -> ApiResu
     let tx = Tx::begin(db).await?;
     let row = find_for_company(&tx, user_id, pid).await?;
     Entity::delete_by_id(row.id).exec(&tx).await?;
-    tx.after_commit(changed);
     tx.commit().await?;
     Ok(())
 }
@@ -350,7 +341,6 @@ pub async fn disable(tx: &Tx, ids: &[i64], reason: &str) -> Result<Vec<Model>, D
         .filter(Column::Id.is_in(on.iter().map(|e| e.id)))
         .exec(tx)
         .await?;
-    tx.after_commit(changed);
     Ok(on)
 }
 
@@ -453,75 +443,39 @@ pub struct Subscription {
     pub filter: EventFilter,
 }
 
-/// Bumped after every committed change to any endpoint.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-/// Drops the cached subscriptions (after the commit of an endpoint change).
-pub fn changed() {
-    GENERATION.fetch_add(1, Ordering::AcqRel);
-}
-
-type Cached = (u64, Arc<Vec<Subscription>>);
-
-fn cache() -> &'static moka::sync::Cache<i64, Arc<Cached>> {
-    static CACHE: OnceLock<moka::sync::Cache<i64, Arc<Cached>>> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(std::time::Duration::from_secs(5))
-            .build()
-    })
-}
-
-/// The enabled endpoints of each company in `user_ids` (cached; one query
-/// for all misses).
+/// The enabled endpoints of each company in `user_ids`, in one indexed
+/// query (a batch of orders asks once). Read inside the caller's
+/// transaction, so an endpoint change is seen by the next event, on every
+/// instance, without a cache to invalidate.
 ///
 /// # Errors
 /// On database failure.
 pub async fn subscriptions<C: ConnectionTrait>(
     db: &C,
     user_ids: &[i64],
-) -> Result<HashMap<i64, Arc<Vec<Subscription>>>, DbErr> {
-    let generation = GENERATION.load(Ordering::Acquire);
-    let mut found = HashMap::with_capacity(user_ids.len());
-    let mut missing = Vec::new();
-    for &user_id in user_ids {
-        match cache().get(&user_id) {
-            Some(hit) if hit.0 == generation => {
-                found.insert(user_id, hit.1.clone());
-            }
-            _ if !missing.contains(&user_id) => missing.push(user_id),
-            _ => {}
-        }
-    }
-    if missing.is_empty() {
-        return Ok(found);
-    }
+) -> Result<HashMap<i64, Vec<Subscription>>, DbErr> {
     let rows = Entity::find()
-        .filter(Column::UserId.is_in(missing.iter().copied()))
+        .select_only()
+        .columns([Column::Id, Column::UserId, Column::EventTypes])
+        .filter(Column::UserId.is_in(user_ids.iter().copied()))
         .filter(Column::Enabled.eq(true))
         .order_by_asc(Column::Id)
+        .into_tuple::<(i64, i64, String)>()
         .all(db)
         .await?;
-    let mut loaded: HashMap<i64, Vec<Subscription>> =
-        missing.iter().map(|&u| (u, Vec::new())).collect();
-    for row in rows {
-        let Ok(filter) = row.filter() else {
+    let mut found: HashMap<i64, Vec<Subscription>> = HashMap::new();
+    for (endpoint_id, user_id, types) in rows {
+        let Some(filter) = stored_filter(&types) else {
             tracing::error!(
-                endpoint = row.id,
+                endpoint = endpoint_id,
                 "endpoint with unreadable event types skipped"
             );
             continue;
         };
-        loaded.entry(row.user_id).or_default().push(Subscription {
-            endpoint_id: row.id,
+        found.entry(user_id).or_default().push(Subscription {
+            endpoint_id,
             filter,
         });
-    }
-    for (user_id, subs) in loaded {
-        let subs = Arc::new(subs);
-        cache().insert(user_id, Arc::new((generation, subs.clone())));
-        found.insert(user_id, subs);
     }
     Ok(found)
 }

@@ -502,7 +502,7 @@ pub async fn replay(
                 .await?
                 .get(&event.user_id)
                 .into_iter()
-                .flat_map(|subs| subs.iter())
+                .flatten()
                 .filter(|s| s.filter.matches(kind))
                 .map(|s| s.endpoint_id)
                 .collect()

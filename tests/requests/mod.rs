@@ -4,4 +4,5 @@ mod kyc;
 mod kyc_webhooks;
 mod order_webhook;
 mod orders;
+mod webhook_endpoints;
 mod webhook_secret;
