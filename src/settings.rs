@@ -529,7 +529,7 @@ fn event_settings(c: &mut Check, environment: &Environment, raw: &Raw) -> EventS
         lease: c.secs(
             "event_lease_secs (EVENT_LEASE_SECS)",
             raw.event_lease_secs,
-            30,
+            16,
         ),
         disable_after: c.secs(
             "event_disable_after_secs (EVENT_DISABLE_AFTER_SECS)",

@@ -8,6 +8,7 @@ pub mod smtp_sink;
 mod accounts;
 mod clients;
 mod crash;
+mod events;
 
 use std::time::Duration;
 

@@ -1,2 +1,3 @@
+mod event_settings;
 mod outbox;
 mod settings;

@@ -5,7 +5,16 @@ use order_fellow::{app::App, settings::AppSettings};
 async fn production_config(jwt: &str, key: &str) -> loco_rs::config::Config {
     let mut config = App::load_config(&Environment::Test).await.unwrap();
     config.auth.as_mut().unwrap().jwt.as_mut().unwrap().secret = jwt.to_string();
-    config.settings.as_mut().unwrap()["secrets_key"] = serde_json::json!(key);
+    let settings = config.settings.as_mut().unwrap();
+    settings["secrets_key"] = serde_json::json!(key);
+    // Production also requires an event signing key and the SSRF guard on
+    // (tests/models/event_settings.rs).
+    settings["webhook_allow_private_targets"] = serde_json::json!(false);
+    settings["event_signing_key"] = serde_json::json!(
+        order_fellow::domain::signing::qitech::EventSigningKey::generate()
+            .to_pem()
+            .unwrap()
+    );
     config
 }
 

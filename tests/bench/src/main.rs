@@ -1,14 +1,18 @@
 //! `make bench`: starts the release server on a fresh SQLite file, onboards an
 //! approved company through the public API and the operator task, then posts
 //! unique signed orders at several concurrencies and prints throughput,
-//! latency percentiles, errors and the server's memory. Finally checks that
-//! every 201 is a stored order.
+//! latency percentiles, errors and the server's memory. Then the same
+//! keep-alive run again with one `standard` endpoint subscribed to
+//! `order.created` on a local receiver: intake with and without events, and
+//! the pending deliveries sampled over the run. Finally checks that every
+//! 201 is a stored order.
 
 // Shared with the end-to-end tests, which use more of them.
 #[allow(dead_code)]
 #[path = "../../e2e/company.rs"]
 mod company;
 mod load;
+mod receiver;
 mod report;
 #[allow(dead_code)]
 #[path = "../../e2e/server.rs"]
@@ -17,6 +21,7 @@ mod server;
 use std::{
     path::PathBuf,
     process::ExitCode,
+    sync::{atomic::AtomicBool, Arc},
     time::{Duration, Instant},
 };
 
@@ -86,7 +91,11 @@ async fn bench(args: Args) -> Result<bool, String> {
     let server = ServerProcess::try_start_binary(
         &server_bin,
         &workdir,
-        &[("ORDER_RATE_LIMIT_PER_SEC", "0")],
+        &[
+            ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+            // The events run's receiver listens on 127.0.0.1.
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ],
     )
     .await?;
     println!(
@@ -147,7 +156,27 @@ async fn bench(args: Args) -> Result<bool, String> {
             memory: Memory::of_process(server.pid()),
         });
     }
+    let events = events_run(&http, &server, &company, duration).await?;
+    created += events.row_created;
+    errors += events.row.errors;
+    let without = rows
+        .iter()
+        .find(|r| r.mode == "keep-alive" && r.concurrency == EVENTS_CONCURRENCY)
+        .map_or(0.0, |r| r.orders_per_sec);
+    let with = events.row.orders_per_sec;
+    rows.push(events.row);
     println!("\n{}", report::render(&rows));
+    println!(
+        "events: {with:.0} orders/s with one standard endpoint vs {without:.0} without ({:+.1} %); \
+         pending deliveries sampled each second over the run: first {}, max {}, last {}; \
+         all delivered {:.1}s after the load stopped; the receiver got {} deliveries",
+        (with / without.max(f64::EPSILON) - 1.0) * 100.0,
+        events.pending.first().copied().unwrap_or_default(),
+        events.pending.iter().max().copied().unwrap_or_default(),
+        events.pending.last().copied().unwrap_or_default(),
+        events.drained.as_secs_f64(),
+        events.received,
+    );
 
     let stored = stored_orders(&http, &server, &company).await?;
     let consistent = stored == created;
@@ -159,6 +188,80 @@ async fn bench(args: Args) -> Result<bool, String> {
         eprintln!("server output (tail):\n{}", tail(&server.output()));
     }
     Ok(consistent && errors == 0)
+}
+
+/// The concurrency of the keep-alive run repeated with an endpoint.
+const EVENTS_CONCURRENCY: usize = 64;
+
+/// What the run with an event endpoint measured.
+struct EventsRun {
+    row: Row,
+    row_created: u64,
+    /// `event_deliveries_pending`, once a second during the load.
+    pending: Vec<u64>,
+    /// From the end of the load until nothing was pending.
+    drained: Duration,
+    received: u64,
+}
+
+/// Subscribes one `standard` endpoint on a local receiver to
+/// `order.created`, then repeats the keep-alive run.
+async fn events_run(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    company: &company::Company,
+    duration: Duration,
+) -> Result<EventsRun, String> {
+    let receiver = receiver::Receiver::start().await?;
+    let (status, body) = company::call(
+        http,
+        reqwest::Method::POST,
+        &format!("{}/api/v1/webhook/endpoints/", server.base_url()),
+        Some(&company.token),
+        Some(&serde_json::json!({"url": receiver.url, "events": ["order.created"]})),
+    )
+    .await?;
+    if status != 201 {
+        return Err(format!("endpoint: {status} {body}"));
+    }
+    println!("running keep-alive at concurrency {EVENTS_CONCURRENCY} with one standard endpoint…");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn(receiver::sample(
+        http.clone(),
+        server.base_url(),
+        Duration::from_secs(1),
+        Arc::clone(&stop),
+    ));
+    let outcome = load::run(
+        &server.base_url(),
+        &company.secret_key,
+        load::Mode::KeepAlive,
+        EVENTS_CONCURRENCY,
+        duration,
+    )
+    .await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pending = sampler.await.map_err(|e| format!("sampler: {e}"))?;
+    let drained = receiver::drained(http, &server.base_url(), Duration::from_secs(120)).await?;
+    for error in &outcome.first_errors {
+        println!("  error: {error}");
+    }
+    Ok(EventsRun {
+        row: Row {
+            mode: "keep-alive + endpoint".into(),
+            concurrency: EVENTS_CONCURRENCY,
+            orders_per_sec: outcome.orders_per_sec(),
+            p50_ms: outcome.latency_ms(0.5),
+            p99_ms: outcome.latency_ms(0.99),
+            p999_ms: outcome.latency_ms(0.999),
+            errors: outcome.errors,
+            memory: Memory::of_process(server.pid()),
+        },
+        row_created: outcome.created,
+        pending,
+        drained,
+        received: receiver.received(),
+    })
 }
 
 /// The last few kB of the server's output.
