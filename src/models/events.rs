@@ -10,10 +10,7 @@
 //! This model is a leaf: the order, KYC and key models call it; it calls
 //! none of them.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::OnceLock,
-};
+use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
 use sea_orm::{
@@ -23,7 +20,6 @@ use sea_orm::{
     ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::Value;
-use tokio::sync::Notify;
 
 pub use super::_entities::{
     event_deliveries as deliveries, event_delivery_attempts as attempts, events,
@@ -207,19 +203,16 @@ async fn queue(
     Ok(())
 }
 
-fn notifier() -> &'static Notify {
-    static N: OnceLock<Notify> = OnceLock::new();
-    N.get_or_init(Notify::new)
-}
+static DOORBELL: lease::Doorbell = lease::Doorbell::new();
 
 /// Tells the delivery worker that deliveries are waiting.
 pub fn wake() {
-    notifier().notify_one();
+    DOORBELL.ring();
 }
 
 /// Waits until [`wake`] is called or `timeout` passes.
 pub async fn wait(timeout: std::time::Duration) {
-    let _ = tokio::time::timeout(timeout, notifier().notified()).await;
+    DOORBELL.wait(timeout).await;
 }
 
 /// Deliveries due now and not leased, oldest due first: `(id, endpoint)`.

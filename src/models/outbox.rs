@@ -1,8 +1,6 @@
 //! The transactional outbox: an e-mail is a row written in the same
 //! transaction as the change that causes it; `workers::outbox` delivers it.
 
-use std::sync::OnceLock;
-
 use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
@@ -10,7 +8,6 @@ use sea_orm::{
     ActiveValue::Set,
     ConnectionTrait, QueryOrder, QuerySelect,
 };
-use tokio::sync::Notify;
 
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
 use super::{lease, tx::Tx};
@@ -119,19 +116,16 @@ pub async fn enqueue_many(
     Ok(())
 }
 
-fn notifier() -> &'static Notify {
-    static N: OnceLock<Notify> = OnceLock::new();
-    N.get_or_init(Notify::new)
-}
+static DOORBELL: lease::Doorbell = lease::Doorbell::new();
 
 /// Tells the delivery worker that new mail is waiting.
 pub fn wake() {
-    notifier().notify_one();
+    DOORBELL.ring();
 }
 
 /// Waits until [`wake`] is called or `timeout` passes.
 pub async fn wait(timeout: std::time::Duration) {
-    let _ = tokio::time::timeout(timeout, notifier().notified()).await;
+    DOORBELL.wait(timeout).await;
 }
 
 /// Ids of messages due for delivery and not leased by another worker.

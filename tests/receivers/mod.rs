@@ -270,49 +270,23 @@ pub async fn standard_webhooks(
     deliveries: &[Received],
 ) -> Option<Vec<Result<(), String>>> {
     let python = python()?;
-    let cases: Vec<Value> = deliveries
-        .iter()
-        .map(|r| {
-            json!({
-                "secret": secret,
-                "headers": {
-                    "webhook-id": r.header("webhook-id"),
-                    "webhook-timestamp": r.header("webhook-timestamp"),
-                    "webhook-signature": r.header("webhook-signature"),
-                },
-                "body": r.body_str(),
-            })
-        })
-        .collect();
-    let (ok, out, err) = run(
-        &python,
-        "tests/receivers/standard_webhooks.py",
-        &[],
-        &json!(cases),
-    )
-    .await;
+    let names = ["webhook-id", "webhook-timestamp", "webhook-signature"];
+    let cases = cases(secret, deliveries, &names);
+    let (ok, out, err) = run(&python, "tests/receivers/standard_webhooks.py", &[], &cases).await;
     Some(verdicts(results(ok, &out, &err)))
 }
 
 /// Seed 000's `validateWebhook` (Node) on each delivery under `secret`.
 pub async fn qgen(secret: &str, deliveries: &[Received]) -> Option<Vec<Result<(), String>>> {
     let node = node()?;
-    let cases: Vec<Value> = deliveries
-        .iter()
-        .map(|r| {
-            json!({
-                "secret": secret,
-                // Handed over under the names the seed reads.
-                "headers": {
-                    "SignatureHeaderKey": r.header("SignatureHeaderKey"),
-                    "SignatureHeaderTimestampKey": r.header("SignatureHeaderTimestampKey"),
-                    "SignatureHeaderEndpoint": r.header("SignatureHeaderEndpoint"),
-                },
-                "body": r.body_str(),
-            })
-        })
-        .collect();
-    let (ok, out, err) = run(&node, "tests/receivers/qgen.js", &[], &json!(cases)).await;
+    // Handed over under the names the seed reads.
+    let names = [
+        "SignatureHeaderKey",
+        "SignatureHeaderTimestampKey",
+        "SignatureHeaderEndpoint",
+    ];
+    let cases = cases(secret, deliveries, &names);
+    let (ok, out, err) = run(&node, "tests/receivers/qgen.js", &[], &cases).await;
     Some(verdicts(results(ok, &out, &err)))
 }
 
@@ -348,6 +322,21 @@ pub async fn qitech(
     } else {
         Err(format!("{out}{err}"))
     })
+}
+
+/// One verification case per delivery: the secret, the headers `names`
+/// (under those names), the raw body.
+fn cases(secret: &str, deliveries: &[Received], names: &[&str]) -> Value {
+    deliveries
+        .iter()
+        .map(|r| {
+            let headers: serde_json::Map<String, Value> = names
+                .iter()
+                .map(|n| ((*n).to_string(), json!(r.header(n))))
+                .collect();
+            json!({"secret": secret, "headers": headers, "body": r.body_str()})
+        })
+        .collect()
 }
 
 fn verdicts(raw: Vec<Value>) -> Vec<Result<(), String>> {

@@ -631,6 +631,25 @@ async fn an_endpoint_without_success_for_5_days_is_disabled_and_its_company_mail
     .await;
 }
 
+/// POSTs to `path` (a replay or a recover), expects 202, then runs the
+/// worker until the receiver holds `n` requests.
+async fn resend(
+    server: &TestServer,
+    ctx: &AppContext,
+    capture: &Capture,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+    n: usize,
+) -> (Value, Vec<Received>) {
+    let res = call(server, token, "POST", path, body).await;
+    res.assert_status(StatusCode::ACCEPTED);
+    let got = capture
+        .until(WITHIN, || deliver(ctx), |r| r.len() >= n)
+        .await;
+    (res.json(), got)
+}
+
 #[tokio::test]
 async fn a_replay_and_a_recover_send_the_event_again() {
     with_app_settings(
@@ -661,51 +680,20 @@ async fn a_replay_and_a_recover_send_the_event_again() {
                 "no retries: the delivery failed"
             );
 
-            let recovered = call(
-                &server,
-                &token,
-                "POST",
-                &format!("/api/v1/webhook/endpoints/{id}/recover/"),
-                Some(json!({"since": before.to_rfc3339()})),
-            )
-            .await;
-            recovered.assert_status(StatusCode::ACCEPTED);
-            assert_eq!(recovered.json::<Value>()["recovered"], 1);
-            let got = capture
-                .until(WITHIN, || deliver(&ctx), |r| r.len() >= 2)
-                .await;
+            let since = json!({"since": before.to_rfc3339()});
+            let recover = format!("/api/v1/webhook/endpoints/{id}/recover/");
+            let (recovered, got) =
+                resend(&server, &ctx, &capture, &token, &recover, Some(since), 2).await;
+            assert_eq!(recovered["recovered"], 1);
             assert_eq!(got[1].event_id(), event_id);
 
-            let replayed = call(
-                &server,
-                &token,
-                "POST",
-                &format!("/api/v1/webhook/events/{event_id}/replay/"),
-                None,
-            )
-            .await;
-            replayed.assert_status(StatusCode::ACCEPTED);
-            assert_eq!(
-                replayed.json::<Value>(),
-                json!({"event_id": event_id, "queued": 1})
-            );
-            let got = capture
-                .until(WITHIN, || deliver(&ctx), |r| r.len() >= 3)
-                .await;
+            let replay = format!("/api/v1/webhook/events/{event_id}/replay/");
+            let (replayed, got) = resend(&server, &ctx, &capture, &token, &replay, None, 3).await;
+            assert_eq!(replayed, json!({"event_id": event_id, "queued": 1}));
             assert_eq!(got[2].event_id(), event_id);
 
-            let only = call(
-                &server,
-                &token,
-                "POST",
-                &format!("/api/v1/webhook/events/{event_id}/replay/?endpoint={id}"),
-                None,
-            )
-            .await;
-            only.assert_status(StatusCode::ACCEPTED);
-            let got = capture
-                .until(WITHIN, || deliver(&ctx), |r| r.len() >= 4)
-                .await;
+            let only = format!("{replay}?endpoint={id}");
+            let (_, got) = resend(&server, &ctx, &capture, &token, &only, None, 4).await;
             assert_eq!(got[3].event_id(), event_id);
             all_ok(receivers::standard_webhooks(ep["secret"].as_str().unwrap(), &got).await);
 

@@ -149,6 +149,16 @@ fn float_parts(x: f64) -> (bool, String, i32) {
     (x.is_sign_negative(), digits, exp + 1)
 }
 
+/// The digits of a number in exponent notation: `d` or `d.ddd`.
+fn mantissa(digits: &str) -> String {
+    let (first, rest) = digits.split_at(1);
+    if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first}.{rest}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

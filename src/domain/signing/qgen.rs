@@ -17,7 +17,7 @@ use serde_json::{ser::Formatter, Value};
 
 use super::{
     super::{crypto::hmac_sha256, DomainError},
-    float_parts,
+    float_parts, mantissa,
     standard_webhooks::EndpointSecret,
 };
 
@@ -61,12 +61,7 @@ fn js_number(x: f64) -> String {
     } else {
         let e = n - 1;
         let sign = if e < 0 { '-' } else { '+' };
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
+        let mantissa = mantissa(&digits);
         format!("{mantissa}e{sign}{}", e.abs())
     };
     if negative {

@@ -25,7 +25,7 @@ use super::{
         crypto::{b64url, random_bytes},
         DomainError,
     },
-    float_parts, Envelope,
+    float_parts, mantissa, Envelope,
 };
 
 /// Our P-521 key pair for ES512 signatures (`EVENT_SIGNING_KEY`). Never
@@ -167,11 +167,7 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        separator(w, first)
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -179,11 +175,7 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        separator(w, first)
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -227,6 +219,15 @@ impl Formatter for PythonFormatter {
     }
 }
 
+/// Python's item separator, `", "`, before every item but the first.
+fn separator<W: ?Sized + std::io::Write>(w: &mut W, first: bool) -> std::io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        w.write_all(b", ")
+    }
+}
+
 /// Python's `repr(float)` for a finite value.
 fn python_float(x: f64) -> String {
     let (negative, digits, point) = float_parts(x);
@@ -242,12 +243,7 @@ fn python_float(x: f64) -> String {
         }
     } else {
         let e = point - 1;
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
+        let mantissa = mantissa(&digits);
         format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     };
     if negative {

@@ -145,16 +145,7 @@ async fn bench(args: Args) -> Result<bool, String> {
         for error in &outcome.first_errors {
             println!("  error: {error}");
         }
-        rows.push(Row {
-            mode: mode.label().to_string(),
-            concurrency,
-            orders_per_sec: outcome.orders_per_sec(),
-            p50_ms: outcome.latency_ms(0.5),
-            p99_ms: outcome.latency_ms(0.99),
-            p999_ms: outcome.latency_ms(0.999),
-            errors: outcome.errors,
-            memory: Memory::of_process(server.pid()),
-        });
+        rows.push(row(mode.label(), concurrency, &outcome, &server));
     }
     let events = events_run(&http, &server, &company, duration).await?;
     created += events.row_created;
@@ -188,6 +179,20 @@ async fn bench(args: Args) -> Result<bool, String> {
         eprintln!("server output (tail):\n{}", tail(&server.output()));
     }
     Ok(consistent && errors == 0)
+}
+
+/// One line of the table for a run, with the server's memory now.
+fn row(mode: &str, concurrency: usize, outcome: &load::Outcome, server: &ServerProcess) -> Row {
+    Row {
+        mode: mode.to_string(),
+        concurrency,
+        orders_per_sec: outcome.orders_per_sec(),
+        p50_ms: outcome.latency_ms(0.5),
+        p99_ms: outcome.latency_ms(0.99),
+        p999_ms: outcome.latency_ms(0.999),
+        errors: outcome.errors,
+        memory: Memory::of_process(server.pid()),
+    }
 }
 
 /// The concurrency of the keep-alive run repeated with an endpoint.
@@ -247,16 +252,12 @@ async fn events_run(
         println!("  error: {error}");
     }
     Ok(EventsRun {
-        row: Row {
-            mode: "keep-alive + endpoint".into(),
-            concurrency: EVENTS_CONCURRENCY,
-            orders_per_sec: outcome.orders_per_sec(),
-            p50_ms: outcome.latency_ms(0.5),
-            p99_ms: outcome.latency_ms(0.99),
-            p999_ms: outcome.latency_ms(0.999),
-            errors: outcome.errors,
-            memory: Memory::of_process(server.pid()),
-        },
+        row: row(
+            "keep-alive + endpoint",
+            EVENTS_CONCURRENCY,
+            &outcome,
+            server,
+        ),
         row_created: outcome.created,
         pending,
         drained,
