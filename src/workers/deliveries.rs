@@ -21,7 +21,7 @@
 //! once per key, 7 days before it expires.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
@@ -353,17 +353,40 @@ pub async fn send_test(
     Ok((events::last_attempt(&ctx.db, delivery_id).await?, event))
 }
 
-/// The worker's loop state.
+/// A leased delivery waiting in the worker for a free slot of its endpoint.
+struct Queued {
+    delivery: deliveries::Model,
+    endpoint: Arc<endpoints::Model>,
+    event: Arc<events::events::Model>,
+}
+
+/// The worker's loop state. Deliveries are leased in large batches (few
+/// database round trips per delivery) and wait here in one queue per
+/// endpoint; at most [`PER_ENDPOINT`] of an endpoint's and
+/// `EVENT_CONCURRENCY` of all are sent at once, so a slow endpoint only
+/// ever waits on itself.
 struct Dispatcher {
     ctx: AppContext,
     app: Arc<AppSettings>,
     deliverer: Arc<Deliverer>,
+    /// Leased and not finished, per endpoint (queued and in flight).
+    held: HashMap<i64, usize>,
+    queues: HashMap<i64, VecDeque<Queued>>,
     in_flight: HashMap<i64, usize>,
-    total: usize,
+    total_in_flight: usize,
+    total_held: usize,
     done_tx: mpsc::UnboundedSender<Outcome>,
     done_rx: mpsc::UnboundedReceiver<Outcome>,
     finished: Vec<Outcome>,
 }
+
+/// Deliveries one worker holds at most (queued and in flight), and per endpoint.
+const MAX_HELD: usize = 2048;
+const MAX_HELD_PER_ENDPOINT: usize = 512;
+/// A queued delivery is sent only while a request's timeout of its lease is
+/// left; otherwise it is left to run out and be leased again, so no two
+/// workers ever send it at once (hence `EVENT_LEASE_SECS` ≥ 16).
+const LEASE_MARGIN: Duration = TIMEOUT;
 
 impl Dispatcher {
     fn new(ctx: AppContext) -> Self {
@@ -372,25 +395,38 @@ impl Dispatcher {
             app: AppSettings::get(&ctx),
             deliverer: Deliverer::get(&ctx),
             ctx,
+            held: HashMap::new(),
+            queues: HashMap::new(),
             in_flight: HashMap::new(),
-            total: 0,
+            total_in_flight: 0,
+            total_held: 0,
             done_tx,
             done_rx,
             finished: Vec::new(),
         }
     }
 
-    fn finish(&mut self, outcome: Outcome) {
-        if outcome.attempt.is_some() {
-            let endpoint = outcome.delivery.endpoint_id;
-            if let Some(n) = self.in_flight.get_mut(&endpoint) {
-                *n -= 1;
-                if *n == 0 {
-                    self.in_flight.remove(&endpoint);
-                }
+    fn release(&mut self, endpoint: i64) {
+        if let Some(n) = self.held.get_mut(&endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(&endpoint);
             }
-            self.total -= 1;
         }
+        self.total_held -= 1;
+    }
+
+    /// A send finished: its slot is free.
+    fn finish(&mut self, outcome: Outcome) {
+        let endpoint = outcome.delivery.endpoint_id;
+        if let Some(n) = self.in_flight.get_mut(&endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(&endpoint);
+            }
+        }
+        self.total_in_flight -= 1;
+        self.release(endpoint);
         self.finished.push(outcome);
     }
 
@@ -410,81 +446,128 @@ impl Dispatcher {
         }
     }
 
-    /// Leases what can start now and starts it; returns how many.
-    async fn dispatch(&mut self) -> ApiResult<usize> {
-        let free = self
-            .app
-            .settings
-            .events
-            .concurrency
-            .saturating_sub(self.total);
-        if free == 0 {
+    /// Leases due deliveries into the endpoints' queues; returns how many.
+    async fn lease(&mut self) -> ApiResult<usize> {
+        let budget = MAX_HELD.saturating_sub(self.total_held);
+        if budget == 0 {
             return Ok(0);
         }
-        let busy: Vec<i64> = self
-            .in_flight
+        let full: Vec<i64> = self
+            .held
             .iter()
-            .filter(|(_, n)| **n >= PER_ENDPOINT)
+            .filter(|(_, n)| **n >= MAX_HELD_PER_ENDPOINT)
             .map(|(id, _)| *id)
             .collect();
-        let scan = u64::try_from((free * 4).min(512)).unwrap_or(512);
-        let due = events::due(&self.ctx.db, scan, &busy).await?;
+        let due = events::due(&self.ctx.db, u64::try_from(budget).unwrap_or(0), &full).await?;
         let mut planned: HashMap<i64, usize> = HashMap::new();
-        let mut take = Vec::with_capacity(free);
+        let mut take = Vec::with_capacity(due.len());
         for (id, endpoint) in due {
-            if take.len() >= free {
-                break;
-            }
-            let load = self.in_flight.get(&endpoint).copied().unwrap_or(0)
+            let load = self.held.get(&endpoint).copied().unwrap_or(0)
                 + planned.get(&endpoint).copied().unwrap_or(0);
-            if load < PER_ENDPOINT {
+            if load < MAX_HELD_PER_ENDPOINT {
                 *planned.entry(endpoint).or_default() += 1;
                 take.push(id);
             }
         }
-        let batch =
-            events::claim(&self.ctx.db, &take, delta(self.app.settings.events.lease)).await?;
+        let lease = delta(self.app.settings.events.lease);
+        let batch = events::claim(&self.ctx.db, &take, lease).await?;
         if batch.is_empty() {
             return Ok(0);
         }
         let event_ids: Vec<i64> = batch.iter().map(|d| d.event_row_id).collect();
         let endpoint_ids: Vec<i64> = batch.iter().map(|d| d.endpoint_id).collect();
-        let events = events::by_ids(&self.ctx.db, &event_ids).await?;
-        let endpoints = endpoints::by_ids(&self.ctx.db, &endpoint_ids).await?;
-        let started = batch.len();
+        let events: HashMap<i64, Arc<events::events::Model>> =
+            events::by_ids(&self.ctx.db, &event_ids)
+                .await?
+                .into_iter()
+                .map(|(id, e)| (id, Arc::new(e)))
+                .collect();
+        let endpoints: HashMap<i64, Arc<endpoints::Model>> =
+            endpoints::by_ids(&self.ctx.db, &endpoint_ids)
+                .await?
+                .into_iter()
+                .map(|(id, e)| (id, Arc::new(e)))
+                .collect();
+        let leased = batch.len();
         for delivery in batch {
             let endpoint = endpoints.get(&delivery.endpoint_id).filter(|e| e.enabled);
-            let job = match (endpoint, events.get(&delivery.event_row_id)) {
-                (Some(endpoint), Some(event)) => prepare(&self.app, endpoint, event),
-                _ => Err(ApiError::NotFound("endpoint disabled or deleted".into())),
-            };
-            let job = match job {
-                Ok(job) => job,
-                Err(e) => {
-                    if matches!(e, ApiError::Internal(_)) {
-                        tracing::error!(delivery = delivery.id, error = %e.describe(), "delivery cannot be signed");
-                    }
-                    metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
-                    self.finished.push(Outcome {
-                        delivery,
-                        attempt: None,
-                        verdict: Verdict::Failed,
-                    });
+            match (endpoint, events.get(&delivery.event_row_id)) {
+                (Some(endpoint), Some(event)) => {
+                    *self.held.entry(delivery.endpoint_id).or_default() += 1;
+                    self.total_held += 1;
+                    self.queues
+                        .entry(delivery.endpoint_id)
+                        .or_default()
+                        .push_back(Queued {
+                            endpoint: endpoint.clone(),
+                            event: event.clone(),
+                            delivery,
+                        });
+                }
+                // Disabled or deleted meanwhile: nothing to send to.
+                _ => self.skip(delivery),
+            }
+        }
+        Ok(leased)
+    }
+
+    fn skip(&mut self, delivery: deliveries::Model) {
+        metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
+        self.finished.push(Outcome {
+            delivery,
+            attempt: None,
+            verdict: Verdict::Failed,
+        });
+    }
+
+    /// Starts queued deliveries while their endpoints and the worker have
+    /// free slots; returns how many started.
+    fn pump(&mut self) -> usize {
+        let mut started = 0;
+        let endpoints: Vec<i64> = self.queues.keys().copied().collect();
+        for endpoint in endpoints {
+            while self.total_in_flight < self.app.settings.events.concurrency
+                && self.in_flight.get(&endpoint).copied().unwrap_or(0) < PER_ENDPOINT
+            {
+                let Some(next) = self.queues.get_mut(&endpoint).and_then(VecDeque::pop_front)
+                else {
+                    break;
+                };
+                if next
+                    .delivery
+                    .locked_until
+                    .is_none_or(|until| until < now() + delta(LEASE_MARGIN))
+                {
+                    // Too little lease left to send safely: let it run out.
+                    self.release(endpoint);
                     continue;
                 }
-            };
-            *self.in_flight.entry(delivery.endpoint_id).or_default() += 1;
-            self.total += 1;
-            let (app, deliverer, done) = (
-                self.app.clone(),
-                self.deliverer.clone(),
-                self.done_tx.clone(),
-            );
-            tokio::spawn(async move {
-                let _ = done.send(attempt(&app, &deliverer, delivery, job).await);
-            });
+                let job = match prepare(&self.app, &next.endpoint, &next.event) {
+                    Ok(job) => job,
+                    Err(e) => {
+                        tracing::error!(delivery = next.delivery.id, error = %e.describe(), "delivery cannot be signed");
+                        self.release(endpoint);
+                        self.skip(next.delivery);
+                        continue;
+                    }
+                };
+                *self.in_flight.entry(endpoint).or_default() += 1;
+                self.total_in_flight += 1;
+                started += 1;
+                let (app, deliverer, done) = (
+                    self.app.clone(),
+                    self.deliverer.clone(),
+                    self.done_tx.clone(),
+                );
+                tokio::spawn(async move {
+                    let _ = done.send(attempt(&app, &deliverer, next.delivery, job).await);
+                });
+            }
+            if self.queues.get(&endpoint).is_some_and(VecDeque::is_empty) {
+                self.queues.remove(&endpoint);
+            }
         }
-        Ok(started)
+        started
     }
 
     async fn run(mut self) {
@@ -492,19 +575,23 @@ impl Dispatcher {
         let mut last_scan: Option<Instant> = None;
         loop {
             self.record_finished().await;
-            let started = self.dispatch().await.unwrap_or_else(|e| {
+            let leased = self.lease().await.unwrap_or_else(|e| {
                 tracing::error!(error = %e.describe(), "event delivery loop");
                 0
             });
+            self.pump();
             if last_scan.is_none_or(|t| t.elapsed() >= EXPIRY_SCAN_EVERY) {
                 if let Err(e) = scan_expiring(&self.ctx).await {
                     tracing::error!(error = %e.describe(), "key expiry scan");
                 }
                 last_scan = Some(Instant::now());
             }
-            if started == 0 && self.finished.is_empty() {
+            if leased == 0 && self.finished.is_empty() {
                 tokio::select! {
-                    Some(outcome) = self.done_rx.recv() => self.finish(outcome),
+                    Some(outcome) = self.done_rx.recv() => {
+                        self.finish(outcome);
+                        self.pump();
+                    }
                     () = events::wait(poll) => {}
                 }
             }
@@ -566,16 +653,16 @@ pub async fn deliver_due(ctx: &AppContext) -> ApiResult<usize> {
     let mut dispatcher = Dispatcher::new(ctx.clone());
     let mut sent = 0;
     loop {
-        let started = dispatcher.dispatch().await?;
-        sent += started;
-        while dispatcher.total > 0 {
+        let leased = dispatcher.lease().await?;
+        sent += dispatcher.pump();
+        while dispatcher.total_held > 0 {
             if let Some(outcome) = dispatcher.done_rx.recv().await {
                 dispatcher.finish(outcome);
+                sent += dispatcher.pump();
             }
         }
-        let idle = started == 0 && dispatcher.finished.is_empty();
         dispatcher.record_finished().await;
-        if idle {
+        if leased == 0 {
             return Ok(sent);
         }
     }
