@@ -353,89 +353,168 @@ pub async fn send_test(
     Ok((events::last_attempt(&ctx.db, delivery_id).await?, event))
 }
 
-/// A leased delivery waiting in the worker for a free slot of its endpoint.
+/// A leased delivery waiting in the worker for a free lane of its endpoint.
 struct Queued {
     delivery: deliveries::Model,
     endpoint: Arc<endpoints::Model>,
     event: Arc<events::events::Model>,
 }
 
+/// What a lane reports back to the dispatcher.
+enum Report {
+    Sent(Box<Outcome>),
+    /// Not sent: too little lease left; it runs out and is leased again.
+    Released(i64),
+}
+
+/// One endpoint's queue and how many lanes (sending tasks) drain it.
+#[derive(Default)]
+struct EndpointQueue {
+    jobs: std::sync::Mutex<VecDeque<Queued>>,
+    lanes: std::sync::atomic::AtomicUsize,
+}
+
+impl EndpointQueue {
+    fn pop(&self) -> Option<Queued> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+    }
+}
+
 /// The worker's loop state. Deliveries are leased in large batches (few
-/// database round trips per delivery) and wait here in one queue per
-/// endpoint; at most [`PER_ENDPOINT`] of an endpoint's and
-/// `EVENT_CONCURRENCY` of all are sent at once, so a slow endpoint only
-/// ever waits on itself.
+/// database round trips per delivery) into one queue per endpoint, drained
+/// by at most [`PER_ENDPOINT`] lanes per endpoint, each sending one request
+/// at a time and taking the next job itself, under a semaphore of
+/// `EVENT_CONCURRENCY` permits: a slow endpoint only ever waits on itself,
+/// and sending never waits on the database. Results are recorded in bulk.
 struct Dispatcher {
     ctx: AppContext,
     app: Arc<AppSettings>,
     deliverer: Arc<Deliverer>,
-    /// Leased and not finished, per endpoint (queued and in flight).
+    permits: Arc<tokio::sync::Semaphore>,
+    queues: HashMap<i64, Arc<EndpointQueue>>,
+    /// Leased and not yet reported, per endpoint.
     held: HashMap<i64, usize>,
-    queues: HashMap<i64, VecDeque<Queued>>,
-    in_flight: HashMap<i64, usize>,
-    total_in_flight: usize,
     total_held: usize,
-    done_tx: mpsc::UnboundedSender<Outcome>,
-    done_rx: mpsc::UnboundedReceiver<Outcome>,
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports_rx: mpsc::UnboundedReceiver<Report>,
     finished: Vec<Outcome>,
 }
 
 /// Deliveries one worker holds at most (queued and in flight), and per endpoint.
-const MAX_HELD: usize = 2048;
-const MAX_HELD_PER_ENDPOINT: usize = 512;
+const MAX_HELD: usize = 4096;
+const MAX_HELD_PER_ENDPOINT: usize = 2048;
 /// A queued delivery is sent only while a request's timeout of its lease is
 /// left; otherwise it is left to run out and be leased again, so no two
 /// workers ever send it at once (hence `EVENT_LEASE_SECS` ≥ 16).
 const LEASE_MARGIN: Duration = TIMEOUT;
 
+/// Sends an endpoint's queued deliveries one after the other until its
+/// queue is empty.
+async fn lane(
+    queue: Arc<EndpointQueue>,
+    app: Arc<AppSettings>,
+    deliverer: Arc<Deliverer>,
+    permits: Arc<tokio::sync::Semaphore>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let Some(next) = queue.pop() else {
+            queue.lanes.fetch_sub(1, Ordering::AcqRel);
+            // A job pushed between the pop and the decrement would wait for
+            // the next lease round: take it while the endpoint has a free lane.
+            if queue
+                .jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_empty()
+            {
+                return;
+            }
+            if queue.lanes.fetch_add(1, Ordering::AcqRel) >= PER_ENDPOINT {
+                queue.lanes.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+            continue;
+        };
+        let endpoint = next.delivery.endpoint_id;
+        if next
+            .delivery
+            .locked_until
+            .is_none_or(|until| until < now() + delta(LEASE_MARGIN))
+        {
+            let _ = reports.send(Report::Released(endpoint));
+            continue;
+        }
+        let report = match prepare(&app, &next.endpoint, &next.event) {
+            Ok(job) => {
+                let Ok(_permit) = permits.acquire().await else {
+                    return;
+                };
+                Report::Sent(Box::new(
+                    attempt(&app, &deliverer, next.delivery, job).await,
+                ))
+            }
+            Err(e) => {
+                tracing::error!(delivery = next.delivery.id, error = %e.describe(), "delivery cannot be signed");
+                metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
+                Report::Sent(Box::new(Outcome {
+                    delivery: next.delivery,
+                    attempt: None,
+                    verdict: Verdict::Failed,
+                }))
+            }
+        };
+        let _ = reports.send(report);
+    }
+}
+
 impl Dispatcher {
     fn new(ctx: AppContext) -> Self {
-        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let app = AppSettings::get(&ctx);
         Self {
-            app: AppSettings::get(&ctx),
+            permits: Arc::new(tokio::sync::Semaphore::new(app.settings.events.concurrency)),
+            app,
             deliverer: Deliverer::get(&ctx),
             ctx,
-            held: HashMap::new(),
             queues: HashMap::new(),
-            in_flight: HashMap::new(),
-            total_in_flight: 0,
+            held: HashMap::new(),
             total_held: 0,
-            done_tx,
-            done_rx,
+            reports_tx,
+            reports_rx,
             finished: Vec::new(),
         }
     }
 
-    fn release(&mut self, endpoint: i64) {
+    fn take(&mut self, report: Report) {
+        let endpoint = match report {
+            Report::Sent(outcome) => {
+                let endpoint = outcome.delivery.endpoint_id;
+                self.finished.push(*outcome);
+                endpoint
+            }
+            Report::Released(endpoint) => endpoint,
+        };
         if let Some(n) = self.held.get_mut(&endpoint) {
             *n -= 1;
             if *n == 0 {
                 self.held.remove(&endpoint);
+                self.queues.remove(&endpoint);
             }
         }
         self.total_held -= 1;
     }
 
-    /// A send finished: its slot is free.
-    fn finish(&mut self, outcome: Outcome) {
-        let endpoint = outcome.delivery.endpoint_id;
-        if let Some(n) = self.in_flight.get_mut(&endpoint) {
-            *n -= 1;
-            if *n == 0 {
-                self.in_flight.remove(&endpoint);
-            }
-        }
-        self.total_in_flight -= 1;
-        self.release(endpoint);
-        self.finished.push(outcome);
-    }
-
-    /// Records what finished since the last round, in one transaction. On a
-    /// database failure the outcomes are dropped: their leases run out and
-    /// the deliveries are sent again (at least once).
+    /// Records what was reported since the last round, in one transaction.
+    /// On a database failure the outcomes are dropped: their leases run out
+    /// and the deliveries are sent again (at least once).
     async fn record_finished(&mut self) {
-        while let Ok(outcome) = self.done_rx.try_recv() {
-            self.finish(outcome);
+        while let Ok(report) = self.reports_rx.try_recv() {
+            self.take(report);
         }
         if self.finished.is_empty() {
             return;
@@ -446,7 +525,8 @@ impl Dispatcher {
         }
     }
 
-    /// Leases due deliveries into the endpoints' queues; returns how many.
+    /// Leases due deliveries into the endpoints' queues and opens lanes for
+    /// them; returns how many were leased.
     async fn lease(&mut self) -> ApiResult<usize> {
         let budget = MAX_HELD.saturating_sub(self.total_held);
         if budget == 0 {
@@ -489,85 +569,71 @@ impl Dispatcher {
                 .map(|(id, e)| (id, Arc::new(e)))
                 .collect();
         let leased = batch.len();
+        let mut touched = Vec::new();
         for delivery in batch {
             let endpoint = endpoints.get(&delivery.endpoint_id).filter(|e| e.enabled);
-            match (endpoint, events.get(&delivery.event_row_id)) {
-                (Some(endpoint), Some(event)) => {
-                    *self.held.entry(delivery.endpoint_id).or_default() += 1;
-                    self.total_held += 1;
-                    self.queues
-                        .entry(delivery.endpoint_id)
-                        .or_default()
-                        .push_back(Queued {
-                            endpoint: endpoint.clone(),
-                            event: event.clone(),
-                            delivery,
-                        });
-                }
+            let Some((endpoint, event)) = endpoint.zip(events.get(&delivery.event_row_id)) else {
                 // Disabled or deleted meanwhile: nothing to send to.
-                _ => self.skip(delivery),
+                metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
+                self.finished.push(Outcome {
+                    delivery,
+                    attempt: None,
+                    verdict: Verdict::Failed,
+                });
+                continue;
+            };
+            let id = delivery.endpoint_id;
+            *self.held.entry(id).or_default() += 1;
+            self.total_held += 1;
+            let queue = self.queues.entry(id).or_default();
+            queue
+                .jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push_back(Queued {
+                    endpoint: endpoint.clone(),
+                    event: event.clone(),
+                    delivery,
+                });
+            if !touched.contains(&id) {
+                touched.push(id);
             }
+        }
+        for id in touched {
+            self.open_lanes(id);
         }
         Ok(leased)
     }
 
-    fn skip(&mut self, delivery: deliveries::Model) {
-        metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
-        self.finished.push(Outcome {
-            delivery,
-            attempt: None,
-            verdict: Verdict::Failed,
-        });
-    }
-
-    /// Starts queued deliveries while their endpoints and the worker have
-    /// free slots; returns how many started.
-    fn pump(&mut self) -> usize {
-        let mut started = 0;
-        let endpoints: Vec<i64> = self.queues.keys().copied().collect();
-        for endpoint in endpoints {
-            while self.total_in_flight < self.app.settings.events.concurrency
-                && self.in_flight.get(&endpoint).copied().unwrap_or(0) < PER_ENDPOINT
+    /// Starts lanes for endpoint `id` up to [`PER_ENDPOINT`].
+    fn open_lanes(&self, id: i64) {
+        use std::sync::atomic::Ordering;
+        let Some(queue) = self.queues.get(&id) else {
+            return;
+        };
+        let waiting = queue
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        for _ in 0..waiting {
+            let lanes = queue.lanes.load(Ordering::Acquire);
+            if lanes >= PER_ENDPOINT
+                || queue
+                    .lanes
+                    .compare_exchange(lanes, lanes + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
             {
-                let Some(next) = self.queues.get_mut(&endpoint).and_then(VecDeque::pop_front)
-                else {
-                    break;
-                };
-                if next
-                    .delivery
-                    .locked_until
-                    .is_none_or(|until| until < now() + delta(LEASE_MARGIN))
-                {
-                    // Too little lease left to send safely: let it run out.
-                    self.release(endpoint);
-                    continue;
-                }
-                let job = match prepare(&self.app, &next.endpoint, &next.event) {
-                    Ok(job) => job,
-                    Err(e) => {
-                        tracing::error!(delivery = next.delivery.id, error = %e.describe(), "delivery cannot be signed");
-                        self.release(endpoint);
-                        self.skip(next.delivery);
-                        continue;
-                    }
-                };
-                *self.in_flight.entry(endpoint).or_default() += 1;
-                self.total_in_flight += 1;
-                started += 1;
-                let (app, deliverer, done) = (
-                    self.app.clone(),
-                    self.deliverer.clone(),
-                    self.done_tx.clone(),
-                );
-                tokio::spawn(async move {
-                    let _ = done.send(attempt(&app, &deliverer, next.delivery, job).await);
-                });
+                break;
             }
-            if self.queues.get(&endpoint).is_some_and(VecDeque::is_empty) {
-                self.queues.remove(&endpoint);
-            }
+            tokio::spawn(lane(
+                queue.clone(),
+                self.app.clone(),
+                self.deliverer.clone(),
+                self.permits.clone(),
+                self.reports_tx.clone(),
+            ));
         }
-        started
     }
 
     async fn run(mut self) {
@@ -579,7 +645,6 @@ impl Dispatcher {
                 tracing::error!(error = %e.describe(), "event delivery loop");
                 0
             });
-            self.pump();
             if last_scan.is_none_or(|t| t.elapsed() >= EXPIRY_SCAN_EVERY) {
                 if let Err(e) = scan_expiring(&self.ctx).await {
                     tracing::error!(error = %e.describe(), "key expiry scan");
@@ -588,10 +653,7 @@ impl Dispatcher {
             }
             if leased == 0 && self.finished.is_empty() {
                 tokio::select! {
-                    Some(outcome) = self.done_rx.recv() => {
-                        self.finish(outcome);
-                        self.pump();
-                    }
+                    Some(report) = self.reports_rx.recv() => self.take(report),
                     () = events::wait(poll) => {}
                 }
             }
@@ -654,11 +716,10 @@ pub async fn deliver_due(ctx: &AppContext) -> ApiResult<usize> {
     let mut sent = 0;
     loop {
         let leased = dispatcher.lease().await?;
-        sent += dispatcher.pump();
+        sent += leased;
         while dispatcher.total_held > 0 {
-            if let Some(outcome) = dispatcher.done_rx.recv().await {
-                dispatcher.finish(outcome);
-                sent += dispatcher.pump();
+            if let Some(report) = dispatcher.reports_rx.recv().await {
+                dispatcher.take(report);
             }
         }
         dispatcher.record_finished().await;
