@@ -108,7 +108,6 @@ impl MigrationTrait for Migration {
                 "CREATE INDEX IF NOT EXISTS idx_event_deliveries_event ON event_deliveries (event_row_id)",
                 "CREATE INDEX IF NOT EXISTS idx_event_attempts_endpoint ON event_delivery_attempts (endpoint_id, id)",
                 "CREATE INDEX IF NOT EXISTS idx_event_attempts_delivery ON event_delivery_attempts (delivery_id)",
-                "CREATE INDEX IF NOT EXISTS idx_event_attempts_event ON event_delivery_attempts (event_row_id)",
             ],
         )
         .await

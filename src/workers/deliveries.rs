@@ -33,12 +33,13 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::{
+    db::Readers,
     domain::{
         crypto::random_below,
         endpoint_url::{is_public, EndpointUrl, TargetPolicy},
         event_type::EventType,
         now,
-        signing::{Envelope, Signer},
+        signing::{standard_webhooks::EndpointSecret, Envelope, Scheme, Signer},
     },
     errors::{ApiError, ApiResult},
     models::{
@@ -247,19 +248,34 @@ struct Job {
     body: Vec<u8>,
 }
 
-/// Signs `event` for `endpoint`, now.
-fn prepare(
-    app: &AppSettings,
-    endpoint: &endpoints::Model,
-    event: &events::events::Model,
-) -> ApiResult<Job> {
-    let url = endpoint.url()?;
-    let secrets = endpoint.signing_secrets(&app.keys.endpoint_secrets)?;
+/// An endpoint as its requests need it, read and decrypted once per batch.
+struct Target {
+    id: i64,
+    url: EndpointUrl,
+    scheme: Scheme,
+    secrets: Vec<EndpointSecret>,
+    client_key: uuid::Uuid,
+}
+
+impl Target {
+    fn of(app: &AppSettings, endpoint: &endpoints::Model) -> ApiResult<Self> {
+        Ok(Self {
+            id: endpoint.id,
+            url: endpoint.url()?,
+            scheme: endpoint.scheme()?,
+            secrets: endpoint.signing_secrets(&app.keys.endpoint_secrets)?,
+            client_key: endpoint.client_key,
+        })
+    }
+}
+
+/// Signs `event` for `target`, now.
+fn prepare(app: &AppSettings, target: &Target, event: &events::events::Model) -> ApiResult<Job> {
     let data = event.payload()?;
     let signer = Signer {
-        scheme: endpoint.scheme()?,
-        secrets: secrets.iter().collect(),
-        client_key: endpoint.client_key,
+        scheme: target.scheme,
+        secrets: target.secrets.iter().collect(),
+        client_key: target.client_key,
         es512: &app.settings.events.signing_key,
     };
     let envelope = Envelope {
@@ -269,10 +285,10 @@ fn prepare(
         data: &data,
     };
     let signed = signer
-        .sign(&envelope, url.path(), chrono::Utc::now())
-        .map_err(|e| ApiError::invariant(format!("event_endpoints row {}: {e}", endpoint.id)))?;
+        .sign(&envelope, target.url.path(), chrono::Utc::now())
+        .map_err(|e| ApiError::invariant(format!("event_endpoints row {}: {e}", target.id)))?;
     Ok(Job {
-        url,
+        url: target.url.clone(),
         headers: signed.headers,
         body: signed.body,
     })
@@ -346,7 +362,7 @@ pub async fn send_test(
     let app = AppSettings::get(ctx);
     let (event, delivery) =
         events::queue_ping(&ctx.db, endpoint, delta(app.settings.events.lease)).await?;
-    let job = prepare(&app, endpoint, &event)?;
+    let job = prepare(&app, &Target::of(&app, endpoint)?, &event)?;
     let delivery_id = delivery.id;
     let outcome = attempt(&app, &Deliverer::get(ctx), delivery, job).await;
     record(&ctx.db, &app, &[outcome]).await?;
@@ -356,7 +372,7 @@ pub async fn send_test(
 /// A leased delivery waiting in the worker for a free lane of its endpoint.
 struct Queued {
     delivery: deliveries::Model,
-    endpoint: Arc<endpoints::Model>,
+    target: Arc<Target>,
     event: Arc<events::events::Model>,
 }
 
@@ -449,7 +465,7 @@ async fn lane(
             let _ = reports.send(Report::Released(endpoint));
             continue;
         }
-        let report = match prepare(&app, &next.endpoint, &next.event) {
+        let report = match prepare(&app, &next.target, &next.event) {
             Ok(job) => {
                 let Ok(_permit) = permits.acquire().await else {
                     return;
@@ -538,7 +554,10 @@ impl Dispatcher {
             .filter(|(_, n)| **n >= MAX_HELD_PER_ENDPOINT)
             .map(|(id, _)| *id)
             .collect();
-        let due = events::due(&self.ctx.db, u64::try_from(budget).unwrap_or(0), &full).await?;
+        // Reads go to the read pool: on SQLite the one writer stays free
+        // for the intake; the claim below re-checks every row it takes.
+        let readers = Readers::get(&self.ctx);
+        let due = events::due(&readers, u64::try_from(budget).unwrap_or(0), &full).await?;
         let mut planned: HashMap<i64, usize> = HashMap::new();
         let mut take = Vec::with_capacity(due.len());
         for (id, endpoint) in due {
@@ -556,23 +575,30 @@ impl Dispatcher {
         }
         let event_ids: Vec<i64> = batch.iter().map(|d| d.event_row_id).collect();
         let endpoint_ids: Vec<i64> = batch.iter().map(|d| d.endpoint_id).collect();
-        let events: HashMap<i64, Arc<events::events::Model>> =
-            events::by_ids(&self.ctx.db, &event_ids)
-                .await?
-                .into_iter()
-                .map(|(id, e)| (id, Arc::new(e)))
-                .collect();
-        let endpoints: HashMap<i64, Arc<endpoints::Model>> =
-            endpoints::by_ids(&self.ctx.db, &endpoint_ids)
-                .await?
-                .into_iter()
-                .map(|(id, e)| (id, Arc::new(e)))
-                .collect();
+        let events: HashMap<i64, Arc<events::events::Model>> = events::by_ids(&readers, &event_ids)
+            .await?
+            .into_iter()
+            .map(|(id, e)| (id, Arc::new(e)))
+            .collect();
+        let mut targets: HashMap<i64, Arc<Target>> = HashMap::new();
+        for (id, endpoint) in endpoints::by_ids(&readers, &endpoint_ids).await? {
+            if !endpoint.enabled {
+                continue;
+            }
+            match Target::of(&self.app, &endpoint) {
+                Ok(target) => {
+                    targets.insert(id, Arc::new(target));
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = id, error = %e.describe(), "endpoint cannot sign")
+                }
+            }
+        }
         let leased = batch.len();
         let mut touched = Vec::new();
         for delivery in batch {
-            let endpoint = endpoints.get(&delivery.endpoint_id).filter(|e| e.enabled);
-            let Some((endpoint, event)) = endpoint.zip(events.get(&delivery.event_row_id)) else {
+            let target = targets.get(&delivery.endpoint_id);
+            let Some((target, event)) = target.zip(events.get(&delivery.event_row_id)) else {
                 // Disabled or deleted meanwhile: nothing to send to.
                 metrics::counter!("event_deliveries_total", "result" => "skipped").increment(1);
                 self.finished.push(Outcome {
@@ -591,7 +617,7 @@ impl Dispatcher {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push_back(Queued {
-                    endpoint: endpoint.clone(),
+                    target: target.clone(),
                     event: event.clone(),
                     delivery,
                 });
