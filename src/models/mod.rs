@@ -8,6 +8,7 @@ pub mod kyc;
 pub mod orders;
 pub mod otp;
 pub mod outbox;
+pub mod sealed;
 pub mod tx;
 pub mod users;
 pub mod webhook_secrets;
