@@ -150,3 +150,28 @@ impl HttpBody for Tracked {
             .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{http::StatusCode, routing::get, Router};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_answers_the_json_500() {
+        async fn boom() {
+            panic!("password=hunter2 went missing")
+        }
+        let app = Router::new()
+            .route("/", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let res = app
+            .oneshot(Request::builder().uri("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, r#"{"error":"Internal server error"}"#);
+    }
+}

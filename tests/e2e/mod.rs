@@ -8,6 +8,7 @@ pub mod smtp_sink;
 mod accounts;
 mod clients;
 mod crash;
+mod hardening;
 
 use std::time::Duration;
 

@@ -1,7 +1,10 @@
 mod auth;
+mod auth_limits;
+mod customer_mail;
 mod errors;
 mod kyc;
 mod kyc_webhooks;
 mod order_webhook;
 mod orders;
+mod sessions;
 mod webhook_secret;
