@@ -1,5 +1,7 @@
 //! `/api/v1/auth/*`: registration, e-mail verification, login, password reset.
 
+use std::net::IpAddr;
+
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
@@ -102,6 +104,19 @@ fn email_field(raw: &str) -> Result<Email, ApiError> {
     Email::parse(raw).map_err(|e| ApiError::field("email", e.0))
 }
 
+/// A request that mails a code: a well-formed address, within the client
+/// address's sign-up budget.
+fn mail_request(ctx: &AppContext, client: IpAddr, body: &EmailBody) -> Result<Email, ApiError> {
+    let email = email_field(&body.email)?;
+    Limiters::get(ctx).signup(client)?;
+    Ok(email)
+}
+
+/// 202 with `message`, whatever became of the request.
+fn accepted(message: &'static str) -> ApiResult {
+    Ok((StatusCode::ACCEPTED, Json(MessageView { message })).into_response())
+}
+
 /// `POST /resend-otp/` → 202 for any address; 429 past the client address's
 /// sign-up budget.
 async fn resend_otp(
@@ -109,16 +124,9 @@ async fn resend_otp(
     ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult {
-    let email = email_field(&body.email)?;
-    Limiters::get(&ctx).signup(client)?;
+    let email = mail_request(&ctx, client, &body)?;
     users::Model::resend_verification(&ctx.db, &AppSettings::get(&ctx), &email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageView {
-            message: "If the account exists and is not verified yet, a new code is on its way.",
-        }),
-    )
-        .into_response())
+    accepted("If the account exists and is not verified yet, a new code is on its way.")
 }
 
 #[derive(Deserialize)]
@@ -171,16 +179,9 @@ async fn forgot_password(
     ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult {
-    let email = email_field(&body.email)?;
-    Limiters::get(&ctx).signup(client)?;
+    let email = mail_request(&ctx, client, &body)?;
     users::Model::forgot_password(&ctx.db, &AppSettings::get(&ctx), &email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageView {
-            message: "If the account exists, a password reset code is on its way.",
-        }),
-    )
-        .into_response())
+    accepted("If the account exists, a password reset code is on its way.")
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,14 @@ fn behind_a_proxy(settings: &mut Value) {
     settings["trusted_proxies"] = json!("127.0.0.1, ::1");
 }
 
+/// Behind a proxy, with `n` failed logins per client address.
+fn address_budget(n: u32) -> impl FnOnce(&mut Value) {
+    move |s| {
+        behind_a_proxy(s);
+        s["login_address_failure_limit"] = json!(n);
+    }
+}
+
 async fn login_from(
     server: &TestServer,
     client: &str,
@@ -100,11 +108,7 @@ async fn without_a_trusted_proxy_x_forwarded_for_is_ignored() {
 
 #[tokio::test]
 async fn one_address_failing_across_accounts_is_throttled_everywhere() {
-    let tweak = |s: &mut Value| {
-        behind_a_proxy(s);
-        s["login_address_failure_limit"] = json!(5);
-    };
-    with_app_settings(tweak, |server, ctx| async move {
+    with_app_settings(address_budget(5), |server, ctx| async move {
         given_a_verified_business(&server, &ctx, "ada@example.com").await;
         for i in 0..5 {
             login_from(
@@ -128,11 +132,7 @@ async fn one_address_failing_across_accounts_is_throttled_everywhere() {
 
 #[tokio::test]
 async fn successful_logins_do_not_use_up_an_addresss_budget() {
-    let tweak = |s: &mut Value| {
-        behind_a_proxy(s);
-        s["login_address_failure_limit"] = json!(3);
-    };
-    with_app_settings(tweak, |server, ctx| async move {
+    with_app_settings(address_budget(3), |server, ctx| async move {
         given_a_verified_business(&server, &ctx, "ada@example.com").await;
         for _ in 0..6 {
             login_from(&server, OWNER, "ada@example.com", PASSWORD)

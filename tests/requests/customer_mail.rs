@@ -2,6 +2,8 @@
 //! shop by its KYC-approved business name, and the order's free text is
 //! quoted data, never our own wording.
 use axum::http::StatusCode;
+use order_fellow::models::_entities::users;
+use sea_orm::{sea_query::Expr, EntityTrait};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -9,48 +11,29 @@ use crate::support::*;
 const LURE: &str =
     "Your account is locked.\nLog in at <a href=\"https://evil.example\">paypal.com</a> to keep it";
 
-/// A shop registered under a name it may not use, approved under the name
-/// its KYC proved: (token, webhook key).
+/// A shop that registered under a name it may not use, approved under the
+/// name its KYC proved: its webhook key.
 async fn given_a_shop_registered_as_paypal(
     server: &loco_rs::TestServer,
     ctx: &loco_rs::app::AppContext,
-) -> (String, String) {
-    let email = "shop@example.com";
-    server
-        .post("/api/v1/auth/register/")
-        .json(&json!({
-            "email": email,
-            "password": PASSWORD,
-            "full_name": "Mallory",
-            "company_name": "PayPal Security",
-        }))
+) -> String {
+    let (_, key) = given_an_approved_company_key(server, ctx, "shop@example.com").await;
+    users::Entity::update_many()
+        .col_expr(users::Column::CompanyName, Expr::value("PayPal Security"))
+        .exec(&ctx.db)
         .await
-        .assert_status(StatusCode::CREATED);
-    let code = latest_code(ctx, email).await;
-    server
-        .post("/api/v1/auth/verify-email/")
-        .json(&json!({"email": email, "otp": code}))
-        .await
-        .assert_status_ok();
-    let token = login(server, email, PASSWORD).await.json::<Value>()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let id = submit_kyc(server, &token).await.json::<Value>()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let admin = given_an_admin(server, ctx).await;
-    admin_post(
-        server,
-        &admin,
-        &format!("/api/v1/admin/kyc/{id}/approve/"),
-        None,
-    )
-    .await
-    .assert_status_ok();
-    let key = current_secret(server, &token).await;
-    (token, key)
+        .unwrap();
+    key
+}
+
+/// Posts an order whose items carry the lure; its id.
+async fn order_with_a_lure(server: &loco_rs::TestServer, key: &str, address: &str) -> Value {
+    let mut body = order_body(Some("PH-1"));
+    body["item_summary"] = json!(LURE);
+    body["address"] = json!(address);
+    let res = post_order(server, key, &body).await;
+    res.assert_status(StatusCode::CREATED);
+    res.json::<Value>()["order_id"].clone()
 }
 
 /// A raw message with its quoted-printable parts decoded.
@@ -110,13 +93,8 @@ fn assert_quoted(mail: &str) {
 #[tokio::test]
 async fn the_confirmation_names_the_kyc_approved_business_and_quotes_the_order() {
     with_app(|server, ctx| async move {
-        let (_, key) = given_a_shop_registered_as_paypal(&server, &ctx).await;
-        let mut body = order_body(Some("PH-1"));
-        body["item_summary"] = json!(LURE);
-        body["address"] = json!("1 Main St\nLagos");
-        post_order(&server, &key, &body)
-            .await
-            .assert_status(StatusCode::CREATED);
+        let key = given_a_shop_registered_as_paypal(&server, &ctx).await;
+        order_with_a_lure(&server, &key, "1 Main St\nLagos").await;
         let mails = mails_to(&ctx, "john@example.com").await;
         assert_eq!(mails.len(), 1);
         let mail = decoded(&mails[0]);
@@ -130,10 +108,8 @@ async fn the_confirmation_names_the_kyc_approved_business_and_quotes_the_order()
 #[tokio::test]
 async fn a_status_mail_quotes_the_senders_note() {
     with_app(|server, ctx| async move {
-        let (_, key) = given_a_shop_registered_as_paypal(&server, &ctx).await;
-        let mut body = order_body(Some("PH-2"));
-        body["item_summary"] = json!(LURE);
-        let id = post_order(&server, &key, &body).await.json::<Value>()["order_id"].clone();
+        let key = given_a_shop_registered_as_paypal(&server, &ctx).await;
+        let id = order_with_a_lure(&server, &key, "1 Main St, Lagos").await;
         let raw = serde_json::to_vec(&json!({
             "order_id": id, "tracking_status": "SHIPPED", "note": LURE,
         }))

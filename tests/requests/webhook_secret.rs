@@ -171,6 +171,16 @@ async fn rotate_with(
         .await
 }
 
+/// Rotates (no body); the new key.
+async fn rotated_key(server: &loco_rs::TestServer, token: &str) -> String {
+    let res = rotate_secret(server, token).await;
+    res.assert_status_ok();
+    res.json::<Value>()["secret_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn rotating_twice_ends_the_first_keys_grace_at_once() {
     with_app(|server, ctx| async move {
@@ -178,17 +188,11 @@ async fn rotating_twice_ends_the_first_keys_grace_at_once() {
         post_order(&server, &first, &order_body(Some("A-1")))
             .await
             .assert_status(StatusCode::CREATED);
-        let second = rotate_secret(&server, &token).await.json::<Value>()["secret_key"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let second = rotated_key(&server, &token).await;
         post_order(&server, &first, &order_body(Some("A-2")))
             .await
             .assert_status(StatusCode::CREATED);
-        let third = rotate_secret(&server, &token).await.json::<Value>()["secret_key"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let third = rotated_key(&server, &token).await;
 
         let res = post_order(&server, &first, &order_body(Some("A-3"))).await;
         res.assert_status(StatusCode::UNAUTHORIZED);
