@@ -480,9 +480,11 @@ impl ProviderOutcome {
 
 /// Applies an identity provider's verdict to the matching application, once
 /// per delivery (`body_hash`): provider fields are recorded, and approvals and
-/// rejections go through the same state machine as the admin API. A verdict
-/// the state machine refuses (the application was decided already) is logged
-/// and acknowledged, so the provider stops retrying.
+/// rejections go through the same state machine as the admin API. An
+/// application that does not heed providers (suspended: an admin's call)
+/// changes nothing; the delivery is audited as ignored with its verdict. A
+/// verdict the state machine refuses (the application was decided already)
+/// is logged. Both are acknowledged, so the provider stops retrying.
 ///
 /// # Errors
 /// On database failure.
