@@ -421,13 +421,13 @@ async fn audit(
     Ok(())
 }
 
-/// A provider's verdict in words, for the audit trail.
-fn describe(verdict: &Verdict) -> String {
+/// A provider's verdict in a word, for the log line and the audit trail.
+const fn verdict_name(verdict: &Verdict) -> &'static str {
     match verdict {
-        Verdict::Approve => "approve".into(),
-        Verdict::Reject { reason, .. } => format!("reject ({reason})"),
-        Verdict::ManualReview => "manual review".into(),
-        Verdict::NoDecision => "no decision".into(),
+        Verdict::Approve => "approve",
+        Verdict::Reject { .. } => "reject",
+        Verdict::ManualReview => "manual review",
+        Verdict::NoDecision => "no decision",
     }
 }
 
@@ -558,8 +558,13 @@ pub async fn apply_provider_event(
     if !status.heeds(actor.authority()) {
         // Suspended: an admin's decision. The delivery is acknowledged and
         // audited, and changes nothing.
-        let verdict = describe(&event.verdict);
-        let reason = format!("ignored: provider verdict {verdict} on a {status} application");
+        let verdict = verdict_name(&event.verdict);
+        let because = match &event.verdict {
+            Verdict::Reject { reason, .. } => format!(" ({reason})"),
+            _ => String::new(),
+        };
+        let reason =
+            format!("ignored: provider verdict {verdict}{because} on a {status} application");
         audit(&tx, &row, &actor, (status, status), Some(reason)).await?;
         tx.commit().await?;
         tracing::warn!(
