@@ -85,10 +85,17 @@ impl Hooks for App {
             .add_route(crate::metrics::routes())
     }
 
-    /// loco's stack, with a panic answering our JSON error body.
+    /// loco's stack, with a panic answering our JSON error body, and without
+    /// two layers that cost every request (the order intake's too) and give
+    /// nothing here: `etag` (no response of ours carries an `ETag`) and
+    /// `powered_by` (an `X-Powered-By` header only tells an attacker the
+    /// framework).
     fn middlewares(ctx: &AppContext) -> Vec<Box<dyn MiddlewareLayer>> {
         let mut stack = default_middleware_stack(ctx);
-        stack.replace("catch_panic", Box::new(JsonCatchPanic));
+        stack
+            .replace("catch_panic", Box::new(JsonCatchPanic))
+            .delete("etag")
+            .delete("powered_by");
         stack
     }
 

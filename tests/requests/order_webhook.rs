@@ -773,6 +773,10 @@ async fn the_order_webhook_runs_under_the_apps_request_middleware() {
             .await;
         accepted.assert_status(StatusCode::CREATED);
         assert_eq!(accepted.headers()["x-request-id"], "intake-req-42");
+        assert!(
+            !accepted.headers().contains_key("x-powered-by"),
+            "no framework banner"
+        );
         let refused = server
             .post("/api/v1/webhooks/orders/status/")
             .add_header("x-request-id", "intake-req-43")
