@@ -7,7 +7,10 @@ use loco_rs::{
     bgworker::Queue,
     boot::{create_app, shutdown_signal, BootResult, ServeParams, StartMode},
     config::Config,
-    controller::AppRoutes,
+    controller::{
+        middleware::{default_middleware_stack, MiddlewareLayer, MiddlewareStackExt},
+        AppRoutes,
+    },
     environment::Environment,
     task::Tasks,
     Result,
@@ -18,6 +21,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::{
     controllers,
+    controllers::middleware::{close_gracefully, JsonCatchPanic},
     limits::Limiters,
     settings::AppSettings,
     tasks, workers,
@@ -68,12 +72,11 @@ impl Hooks for App {
         Ok(vec![])
     }
 
-    /// The API's routes. Two more are merged in `after_routes`, outside
-    /// loco's per-request middleware because they are hit by machines at
-    /// volume: the order webhook (`POST /api/v1/webhooks/orders/` and
-    /// `…/status/`, `controllers::order_webhook::router`, which bounds its
-    /// own body and logs its own refusals) and `GET /metrics`.
-    fn routes(_ctx: &AppContext) -> AppRoutes {
+    /// Every route, under loco's per-request middleware (request id and
+    /// access log, timeout, panic → JSON 500) — the order webhook too
+    /// (`controllers::order_webhook::routes`, which bounds its own body and
+    /// logs its own refusals).
+    fn routes(ctx: &AppContext) -> AppRoutes {
         AppRoutes::with_default_routes()
             .add_route(controllers::auth::routes())
             .add_route(controllers::kyc::routes())
@@ -83,24 +86,37 @@ impl Hooks for App {
             .add_route(controllers::webhook_endpoints::well_known())
             .add_route(controllers::kyc_webhooks::routes())
             .add_route(controllers::orders::routes())
+            .add_route(controllers::order_webhook::routes(ctx))
+            .add_route(crate::metrics::routes())
+    }
+
+    /// loco's stack, with a panic answering our JSON error body, and without
+    /// two layers that cost every request (the order intake's too) and give
+    /// nothing here: `etag` (no response of ours carries an `ETag`) and
+    /// `powered_by` (an `X-Powered-By` header only tells an attacker the
+    /// framework).
+    fn middlewares(ctx: &AppContext) -> Vec<Box<dyn MiddlewareLayer>> {
+        let mut stack = default_middleware_stack(ctx);
+        stack
+            .replace("catch_panic", Box::new(JsonCatchPanic))
+            .delete("etag")
+            .delete("powered_by");
+        stack
     }
 
     /// JSON 404/405 for unknown routes, and every path answers with or without
     /// its trailing slash (the path is normalised before routing, so a POST
-    /// body is never lost to a redirect).
-    async fn after_routes(router: AxumRouter, ctx: &AppContext) -> Result<AxumRouter> {
+    /// body is never lost to a redirect). Outermost, an answer given before
+    /// the request's body was read closes its connection gracefully.
+    async fn after_routes(router: AxumRouter, _ctx: &AppContext) -> Result<AxumRouter> {
         crate::metrics::handle();
         let inner = router
-            .merge(controllers::order_webhook::router(ctx))
-            .route(
-                "/metrics",
-                axum::routing::get(crate::metrics::render).with_state(ctx.clone()),
-            )
             .layer(axum::middleware::from_fn(crate::metrics::track))
             .fallback(controllers::not_found)
             .method_not_allowed_fallback(controllers::method_not_allowed);
         Ok(AxumRouter::new()
-            .fallback_service(NormalizePathLayer::trim_trailing_slash().layer(inner)))
+            .fallback_service(NormalizePathLayer::trim_trailing_slash().layer(inner))
+            .layer(axum::middleware::from_fn(close_gracefully)))
     }
 
     /// Serves HTTP and, beside it, the mail and event delivery workers.
@@ -125,6 +141,7 @@ impl Hooks for App {
     fn register_tasks(tasks: &mut Tasks) {
         tasks.register(tasks::create_admin::CreateAdmin);
         tasks.register(tasks::kyc_approve::KycApprove);
+        tasks.register(tasks::rotate_secrets_key::RotateSecretsKey);
     }
 
     async fn truncate(_ctx: &AppContext) -> Result<()> {

@@ -46,6 +46,13 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// 503 with `Retry-After`: the server cannot take the request now (see
+    /// [`ApiError::busy`] and [`ApiError::unavailable`]).
+    #[error("{message}")]
+    Unavailable {
+        message: &'static str,
+        retry_after: u64,
+    },
     /// Anything the client cannot fix. The cause (with its chain) goes to the
     /// log line and to the CLI tasks; the HTTP body says only "Internal server error".
     #[error("Internal server error")]
@@ -68,6 +75,25 @@ impl ApiError {
         Self::Conflict {
             error: error.into(),
             current_status,
+        }
+    }
+
+    /// 503 `Service busy`: every slot of a bounded resource (the password
+    /// hasher) stayed taken for the whole allowed wait.
+    #[must_use]
+    pub const fn busy(retry_after: u64) -> Self {
+        Self::Unavailable {
+            message: "Service busy",
+            retry_after,
+        }
+    }
+
+    /// 503 `Service unavailable`: a dependency (the database) is down.
+    #[must_use]
+    pub const fn unavailable(retry_after: u64) -> Self {
+        Self::Unavailable {
+            message: "Service unavailable",
+            retry_after,
         }
     }
 
@@ -102,6 +128,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,7 +160,8 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut res = (status, Json(Value::Object(body))).into_response();
-        if let Self::RateLimited { retry_after, .. } = self {
+        if let Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after, .. } = self
+        {
             if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -258,5 +286,19 @@ mod tests {
         }
         .into_response();
         assert_eq!(res.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[tokio::test]
+    async fn busy_and_unavailable_are_503_with_retry_after() {
+        for (err, text) in [
+            (ApiError::busy(1), "Service busy"),
+            (ApiError::unavailable(5), "Service unavailable"),
+        ] {
+            let res = err.into_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(res.headers().contains_key(header::RETRY_AFTER));
+            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+            assert_eq!(body, format!(r#"{{"error":"{text}"}}"#));
+        }
     }
 }

@@ -10,7 +10,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use loco_rs::app::AppContext;
+use loco_rs::{
+    app::AppContext,
+    prelude::{get, Routes},
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::{
@@ -73,6 +76,11 @@ pub async fn track(req: Request, next: Next) -> Response {
     )
     .record(started.elapsed().as_secs_f64());
     res
+}
+
+/// `GET /metrics`.
+pub fn routes() -> Routes {
+    Routes::new().add("/metrics", get(render))
 }
 
 /// `GET /metrics`: Prometheus text format. When `METRICS_TOKEN` is set, a

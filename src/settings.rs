@@ -6,8 +6,9 @@
 //! value refuses to start with one line naming it. Call sites never re-parse,
 //! cast or pick their own fallback.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use ipnet::IpNet;
 use loco_rs::{app::AppContext, environment::Environment, Error, Result};
 use serde::Deserialize;
 
@@ -68,6 +69,65 @@ pub struct Smtp {
     pub tls: SmtpTls,
 }
 
+/// `MAIL_TRANSPORT`: how the mail transport is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MailMode {
+    /// SMTP when `SMTP_HOST` is set, else `.eml` files.
+    Auto,
+    Smtp,
+    File,
+}
+
+impl MailMode {
+    fn parse(raw: &str) -> std::result::Result<Self, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Self::Auto),
+            "smtp" => Ok(Self::Smtp),
+            "file" | "files" => Ok(Self::File),
+            other => Err(format!(
+                "unknown transport {other:?} (use auto, smtp or file)"
+            )),
+        }
+    }
+}
+
+/// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`):
+/// addresses or CIDR networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Comma-separated addresses (`10.0.0.7`, `::1`) or networks (`10.0.0.0/8`).
+    ///
+    /// # Errors
+    /// Naming the first entry that is neither.
+    pub fn parse(raw: &str) -> std::result::Result<Self, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{entry:?} is not an IP address or CIDR network"))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Where mail goes, unless the environment configures loco's stub (tests).
 #[derive(Debug, Clone)]
 pub enum MailTransport {
@@ -84,8 +144,24 @@ pub struct Settings {
     pub otp_ttl: Duration,
     pub otp_max_attempts: i32,
     pub otp_resend_interval: Duration,
+    /// Failed logins per (account, client address) in `login_window`.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// Failed logins per client address, across accounts, in `login_window`.
+    pub login_address_failure_limit: u32,
+    /// Registrations, code resends and reset requests per client address per hour.
+    pub signup_address_limit: u32,
+    /// The window of the per-account password-reset caps.
+    pub password_reset_window: Duration,
+    /// Password hashes computed at once (argon2 is memory- and CPU-hard).
+    pub argon2_permits: usize,
+    /// How long a request waits for a hashing slot before it is answered 503.
+    pub argon2_queue_timeout: Duration,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The `iss` and `aud` of access tokens.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
     pub webhook_secret_ttl: Duration,
     /// How long a rotated-out key keeps working; zero turns the grace off.
     pub webhook_secret_grace: Duration,
@@ -152,6 +228,7 @@ struct Raw {
     secrets_key: Secret<String>,
     secrets_key_previous: Secret<String>,
     mail_from: String,
+    mail_transport: String,
     outbox_dir: String,
     smtp: RawSmtp,
     otp_ttl_secs: u64,
@@ -159,6 +236,14 @@ struct Raw {
     otp_resend_interval_secs: u64,
     login_max_failures: u32,
     login_window_secs: u64,
+    login_address_failure_limit: u32,
+    signup_address_limit: u32,
+    password_reset_window_secs: u64,
+    argon2_max_concurrent: u32,
+    argon2_queue_timeout_ms: u64,
+    trusted_proxies: String,
+    jwt_issuer: String,
+    jwt_audience: String,
     webhook_secret_ttl_secs: u64,
     webhook_secret_grace_secs: u64,
     onfido_webhook_token: Secret<String>,
@@ -213,6 +298,7 @@ impl Default for Raw {
             secrets_key: Secret::new(String::new()),
             secrets_key_previous: Secret::new(String::new()),
             mail_from: "My Order Fellow <no-reply@myorderfellow.local>".into(),
+            mail_transport: "auto".into(),
             outbox_dir: "tmp/outbox".into(),
             smtp: RawSmtp::default(),
             otp_ttl_secs: 600,
@@ -220,6 +306,14 @@ impl Default for Raw {
             otp_resend_interval_secs: 60,
             login_max_failures: 10,
             login_window_secs: 900,
+            login_address_failure_limit: 100,
+            signup_address_limit: 20,
+            password_reset_window_secs: 86_400,
+            argon2_max_concurrent: 0,
+            argon2_queue_timeout_ms: 1000,
+            trusted_proxies: String::new(),
+            jwt_issuer: "my-order-fellow".into(),
+            jwt_audience: "my-order-fellow-api".into(),
             webhook_secret_ttl_secs: 7_776_000,
             webhook_secret_grace_secs: 86_400,
             onfido_webhook_token: Secret::new(String::new()),
@@ -275,6 +369,23 @@ impl Check {
         Duration::from_secs(secs.clamp(min, MAX_DURATION_SECS))
     }
 
+    /// A limit of at least one.
+    fn limit(&mut self, setting: &str, n: u32) -> u32 {
+        if n == 0 {
+            self.fail(setting, "must be at least 1");
+        }
+        n.max(1)
+    }
+
+    /// A non-empty single-line label.
+    fn label(&mut self, setting: &str, value: String) -> String {
+        let value = value.trim().to_string();
+        if value.is_empty() || value.chars().any(char::is_control) {
+            self.fail(setting, "must be a non-empty line of text");
+        }
+        value
+    }
+
     /// A count of at least `min`, as the `i32` the database columns hold.
     fn count(&mut self, setting: &str, n: u32, min: u32) -> i32 {
         if n < min || i32::try_from(n).is_err() {
@@ -284,6 +395,30 @@ impl Check {
             );
         }
         i32::try_from(n.max(min)).unwrap_or(i32::MAX)
+    }
+}
+
+/// The production-only refusals: each names the setting to fix.
+fn refuse_unsafe_production(
+    settings: &Settings,
+    mode: MailMode,
+    smtp_credentials: bool,
+) -> Result<()> {
+    if settings.metrics_token.is_none() {
+        return Err(Error::string(
+            "refusing to start: set METRICS_TOKEN (without it /metrics is public)",
+        ));
+    }
+    match &settings.mail {
+        MailTransport::Files(_) if mode != MailMode::File => Err(Error::string(
+            "refusing to start: set SMTP_HOST, or MAIL_TRANSPORT=file to keep mail as .eml files in OUTBOX_DIR",
+        )),
+        MailTransport::Smtp(smtp) if smtp.tls == SmtpTls::None && smtp_credentials => {
+            Err(Error::string(
+                "refusing to start: SMTP_TLS=none would send SMTP_USER/SMTP_PASSWORD in clear; use starttls or tls",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -307,6 +442,16 @@ impl Keys {
             mail: ring(KeyPurpose::MailPayloads),
             endpoint_secrets: ring(KeyPurpose::EndpointSecrets),
             otp: current.clone(),
+        }
+    }
+
+    /// The keyring of `purpose`.
+    #[must_use]
+    pub const fn ring(&self, purpose: KeyPurpose) -> &Keyring {
+        match purpose {
+            KeyPurpose::WebhookSecrets => &self.webhook_secrets,
+            KeyPurpose::MailPayloads => &self.mail,
+            KeyPurpose::EndpointSecrets => &self.endpoint_secrets,
         }
     }
 }
@@ -378,20 +523,34 @@ impl AppSettings {
             1,
         );
         let events = event_settings(&mut c, environment, &raw);
-        let mail = if raw.smtp.host.trim().is_empty() {
-            MailTransport::Files(PathBuf::from(&raw.outbox_dir))
-        } else {
-            let tls = SmtpTls::parse(&raw.smtp.tls).unwrap_or_else(|e| {
-                c.fail("smtp.tls (SMTP_TLS)", e);
-                SmtpTls::Starttls
-            });
-            MailTransport::Smtp(Smtp {
-                host: raw.smtp.host.trim().to_string(),
-                port: raw.smtp.port,
-                user: raw.smtp.user,
-                password: raw.smtp.password,
-                tls,
-            })
+        let mode = MailMode::parse(&raw.mail_transport).unwrap_or_else(|e| {
+            c.fail("mail_transport (MAIL_TRANSPORT)", e);
+            MailMode::Auto
+        });
+        let smtp_host = raw.smtp.host.trim();
+        let smtp_credentials =
+            !raw.smtp.user.trim().is_empty() || !raw.smtp.password.expose().is_empty();
+        let mail = match mode {
+            MailMode::File => MailTransport::Files(PathBuf::from(&raw.outbox_dir)),
+            MailMode::Auto if smtp_host.is_empty() => {
+                MailTransport::Files(PathBuf::from(&raw.outbox_dir))
+            }
+            MailMode::Smtp | MailMode::Auto => {
+                if smtp_host.is_empty() {
+                    c.fail("mail_transport (MAIL_TRANSPORT)", "smtp needs SMTP_HOST");
+                }
+                let tls = SmtpTls::parse(&raw.smtp.tls).unwrap_or_else(|e| {
+                    c.fail("smtp.tls (SMTP_TLS)", e);
+                    SmtpTls::Starttls
+                });
+                MailTransport::Smtp(Smtp {
+                    host: smtp_host.to_string(),
+                    port: raw.smtp.port,
+                    user: raw.smtp.user,
+                    password: raw.smtp.password,
+                    tls,
+                })
+            }
         };
         if raw.mail_from.parse::<lettre::message::Mailbox>().is_err() {
             c.fail(
@@ -418,6 +577,29 @@ impl AppSettings {
             ))
             .unwrap_or(1),
             login_window: c.secs("login_window_secs", raw.login_window_secs, 1),
+            login_address_failure_limit: c.limit(
+                "login_address_failure_limit",
+                raw.login_address_failure_limit,
+            ),
+            signup_address_limit: c.limit("signup_address_limit", raw.signup_address_limit),
+            password_reset_window: c.secs(
+                "password_reset_window_secs",
+                raw.password_reset_window_secs,
+                1,
+            ),
+            argon2_permits: match raw.argon2_max_concurrent {
+                0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                n => usize::try_from(n).unwrap_or(1),
+            },
+            argon2_queue_timeout: Duration::from_millis(
+                raw.argon2_queue_timeout_ms.min(MAX_DURATION_SECS * 1000),
+            ),
+            trusted_proxies: TrustedProxies::parse(&raw.trusted_proxies).unwrap_or_else(|e| {
+                c.fail("trusted_proxies (TRUSTED_PROXIES)", e);
+                TrustedProxies::default()
+            }),
+            jwt_issuer: c.label("jwt_issuer (JWT_ISSUER)", raw.jwt_issuer),
+            jwt_audience: c.label("jwt_audience (JWT_AUDIENCE)", raw.jwt_audience),
             webhook_secret_ttl: c.secs("webhook_secret_ttl_secs", raw.webhook_secret_ttl_secs, 60),
             webhook_secret_grace: c.secs(
                 "webhook_secret_grace_secs",
@@ -438,7 +620,8 @@ impl AppSettings {
                 1,
             ))
             .unwrap_or(1),
-            metrics_token: (!raw.metrics_token.expose().is_empty()).then_some(raw.metrics_token),
+            metrics_token: (!raw.metrics_token.expose().trim().is_empty())
+                .then_some(raw.metrics_token),
             mail_from: raw.mail_from,
             onfido_webhook_token: raw.onfido_webhook_token,
             jumio_webhook_secret: raw.jumio_webhook_secret,
@@ -452,6 +635,9 @@ impl AppSettings {
         };
         if let Some(line) = c.0 {
             return Err(Error::string(&line));
+        }
+        if production {
+            refuse_unsafe_production(&settings, mode, smtp_credentials)?;
         }
         Ok(Self {
             settings,
@@ -478,6 +664,16 @@ impl AppSettings {
         let settings = Arc::new(settings);
         let _ = GLOBAL.set(settings.clone());
         ctx.shared_store.insert(settings);
+    }
+
+    /// What access tokens are signed with and must name.
+    #[must_use]
+    pub fn token_key(&self) -> crate::domain::token::TokenKey<'_> {
+        crate::domain::token::TokenKey {
+            secret: self.jwt_secret.expose(),
+            issuer: &self.settings.jwt_issuer,
+            audience: &self.settings.jwt_audience,
+        }
     }
 
     /// The settings stored in the context at boot: the one way a request

@@ -6,6 +6,7 @@ mod m20261123_000001_accounts;
 mod m20261123_000002_kyc_and_secrets;
 mod m20261123_000003_orders;
 mod m20261126_000004_secret_fingerprint;
+mod m20261127_000010_password_reset_caps;
 mod m20261127_000020_events;
 
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_kyc_and_secrets::Migration),
             Box::new(m20261123_000003_orders::Migration),
             Box::new(m20261126_000004_secret_fingerprint::Migration),
+            Box::new(m20261127_000010_password_reset_caps::Migration),
             Box::new(m20261127_000020_events::Migration),
             // inject-above (do not remove this comment)
         ]

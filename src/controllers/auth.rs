@@ -1,12 +1,14 @@
 //! `/api/v1/auth/*`: registration, e-mail verification, login, password reset.
 
+use std::net::IpAddr;
+
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 
-use super::extract::{ApiJson, CurrentUser};
+use super::extract::{ApiJson, ClientAddr, CurrentUser};
 use crate::{
-    domain::{email::Email, otp::OtpCode, password::Password, text, token},
+    domain::{email::Email, otp::OtpCode, password::Password, secret::Secret, text, token},
     errors::{ApiError, ApiResult, FieldCheck},
     limits::Limiters,
     models::users::{self, Registration, INVALID_CODE},
@@ -49,13 +51,17 @@ const REGISTERED: MessageView = MessageView {
     message: "Registration received. Check your e-mail for a 6-digit verification code.",
 };
 
-/// `POST /register/` → 201, identical whether or not the address had an account.
+/// `POST /register/` → 201, identical whether or not the address had an
+/// account; 429 past the client address's sign-up budget.
 async fn register(
     State(ctx): State<AppContext>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult {
     let reg = Registration::try_from(body)?;
-    users::Model::register(&ctx.db, &AppSettings::get(&ctx), reg).await?;
+    let limits = Limiters::get(&ctx);
+    limits.signup(client)?;
+    users::Model::register(&ctx.db, &AppSettings::get(&ctx), &limits, reg).await?;
     Ok((StatusCode::CREATED, Json(REGISTERED)).into_response())
 }
 
@@ -92,39 +98,56 @@ struct EmailBody {
     email: String,
 }
 
-/// `POST /resend-otp/` → 202 for any address.
-async fn resend_otp(State(ctx): State<AppContext>, ApiJson(body): ApiJson<EmailBody>) -> ApiResult {
-    if let Ok(email) = Email::parse(&body.email) {
-        users::Model::resend_verification(&ctx.db, &AppSettings::get(&ctx), &email).await?;
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageView {
-            message: "If the account exists and is not verified yet, a new code is on its way.",
-        }),
-    )
-        .into_response())
+/// The `email` field, parsed: a malformed (or over-long) address is a 400
+/// before any limiter, hash or query.
+fn email_field(raw: &str) -> Result<Email, ApiError> {
+    Email::parse(raw).map_err(|e| ApiError::field("email", e.0))
+}
+
+/// A request that mails a code: a well-formed address, within the client
+/// address's sign-up budget.
+fn mail_request(ctx: &AppContext, client: IpAddr, body: &EmailBody) -> Result<Email, ApiError> {
+    let email = email_field(&body.email)?;
+    Limiters::get(ctx).signup(client)?;
+    Ok(email)
+}
+
+/// 202 with `message`, whatever became of the request.
+fn accepted(message: &'static str) -> ApiResult {
+    Ok((StatusCode::ACCEPTED, Json(MessageView { message })).into_response())
+}
+
+/// `POST /resend-otp/` → 202 for any address; 429 past the client address's
+/// sign-up budget.
+async fn resend_otp(
+    State(ctx): State<AppContext>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> ApiResult {
+    let email = mail_request(&ctx, client, &body)?;
+    users::Model::resend_verification(&ctx.db, &AppSettings::get(&ctx), &email).await?;
+    accepted("If the account exists and is not verified yet, a new code is on its way.")
 }
 
 #[derive(Deserialize)]
 struct LoginBody {
     email: String,
-    password: String,
+    password: Secret<String>,
 }
 
-/// `POST /login/` → 200 with a JWT; 401, 403 (unverified) or 429 (throttled).
-async fn login(State(ctx): State<AppContext>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult {
+/// `POST /login/` → 200 with a JWT; 401, 403 (unverified), 429 (throttled)
+/// or 503 (busy).
+async fn login(
+    State(ctx): State<AppContext>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult {
+    let email = email_field(&body.email)?;
     let app = AppSettings::get(&ctx);
-    let user = users::Model::login(
-        &ctx.db,
-        &app,
-        &Limiters::get(&ctx),
-        &body.email,
-        &body.password,
-    )
-    .await?;
+    let limits = Limiters::get(&ctx);
+    let user = users::Model::login(&ctx.db, &limits, &email, body.password, client).await?;
     let token = token::issue(
-        app.jwt_secret.expose(),
+        &app.token_key(),
         app.jwt_ttl.as_secs(),
         user.pid,
         &user.role,
@@ -143,21 +166,22 @@ async fn me(CurrentUser(user): CurrentUser) -> ApiResult {
     Ok(Json(UserView::from(&user)).into_response())
 }
 
-/// `POST /forgot-password/` → 202 always.
+/// `POST /logout/` → 204; every token of the account stops working.
+async fn logout(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
+    users::Model::revoke_tokens(&ctx.db, user.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /forgot-password/` → 202 for any address; 429 past the client
+/// address's sign-up budget.
 async fn forgot_password(
     State(ctx): State<AppContext>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> ApiResult {
-    if let Ok(email) = Email::parse(&body.email) {
-        users::Model::forgot_password(&ctx.db, &AppSettings::get(&ctx), &email).await?;
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageView {
-            message: "If the account exists, a password reset code is on its way.",
-        }),
-    )
-        .into_response())
+    let email = mail_request(&ctx, client, &body)?;
+    users::Model::forgot_password(&ctx.db, &AppSettings::get(&ctx), &email).await?;
+    accepted("If the account exists, a password reset code is on its way.")
 }
 
 #[derive(Deserialize)]
@@ -175,7 +199,9 @@ async fn reset_password(
     let password =
         Password::parse(&body.new_password).map_err(|e| ApiError::field("new_password", e.0))?;
     let (email, code) = email_and_code(&body.email, &body.otp)?;
-    users::Model::reset_password(&ctx.db, &AppSettings::get(&ctx), &email, &code, password).await?;
+    let app = AppSettings::get(&ctx);
+    let limits = Limiters::get(&ctx);
+    users::Model::reset_password(&ctx.db, &app, &limits, &email, &code, password).await?;
     Ok(Json(MessageView {
         message: "Password has been reset. Log in with your new password.",
     })
@@ -190,6 +216,7 @@ pub fn routes() -> Routes {
         .add("/resend-otp", post(resend_otp))
         .add("/login", post(login))
         .add("/me", get(me))
+        .add("/logout", post(logout))
         .add("/forgot-password", post(forgot_password))
         .add("/reset-password", post(reset_password))
 }

@@ -1,10 +1,13 @@
 //! Request extractors whose every rejection is an [`ApiError`] (JSON body).
 
-use std::str::FromStr;
+use std::{
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+};
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Query, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request},
     http::{header, request::Parts, HeaderMap},
 };
 use loco_rs::app::AppContext;
@@ -16,7 +19,7 @@ use crate::{
     domain::{token, DomainError},
     errors::{ApiError, FieldErrors},
     models::users,
-    settings::AppSettings,
+    settings::{AppSettings, TrustedProxies},
 };
 
 /// A header's value, trimmed; `None` when absent, blank or not visible ASCII.
@@ -130,6 +133,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Whether the request says its body is JSON (`application/json` or `+json`).
+fn says_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+}
+
 /// A JSON request body: requires `Content-Type: application/json`, bounded by
 /// `json_max_body_bytes`.
 pub struct ApiJson<T>(pub T);
@@ -138,20 +153,32 @@ impl<T: DeserializeOwned> FromRequest<AppContext> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, ctx: &AppContext) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            });
-        if !is_json {
+        if !says_json(req.headers()) {
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = AppSettings::get(ctx).settings.json_max_body_bytes;
         let bytes = read_body(req, limit).await?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// An optional JSON body: none at all is `T::default()`; anything else is
+/// read as [`ApiJson`] reads it.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppContext> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        let json = says_json(req.headers());
+        let limit = AppSettings::get(ctx).settings.json_max_body_bytes;
+        let bytes = read_body(req, limit).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
         parse_json(&bytes).map(Self)
     }
 }
@@ -204,7 +231,7 @@ impl FromRequestParts<AppContext> for CurrentUser {
         };
         let raw = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
         let app = AppSettings::get(ctx);
-        let claims = token::verify(app.jwt_secret.expose(), raw).map_err(|_| unauthorized())?;
+        let claims = token::verify(&app.token_key(), raw).map_err(|_| unauthorized())?;
         let user = users::Model::find_by_pid(&Readers::get(ctx), claims.sub)
             .await?
             .filter(|u| u.token_version == claims.ver && u.is_verified())
@@ -235,6 +262,70 @@ impl FromRequestParts<AppContext> for AdminUser {
     }
 }
 
+/// The client's address, as the throttles see it: the socket's peer or,
+/// when the peer is one of `TRUSTED_PROXIES`, the right-most entry of
+/// `X-Forwarded-For` that is not itself a trusted proxy (entries left of it
+/// are whatever the client chose to send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppContext> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .ok_or_else(|| {
+                ApiError::invariant(
+                    "no peer address: serve with into_make_service_with_connect_info",
+                )
+            })?;
+        let trusted = &AppSettings::get(ctx).settings.trusted_proxies;
+        Ok(Self(client_address(peer.ip(), &parts.headers, trusted)))
+    }
+}
+
+/// See [`ClientAddr`]. A malformed entry stops the walk: it was not written
+/// by a trusted proxy, so the last trusted hop's view stands.
+#[must_use]
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+    let mut client = peer.to_canonical();
+    if !trusted.contains(client) {
+        return client;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.into_iter().rev() {
+        let Some(ip) = parse_hop(hop) else { break };
+        client = ip;
+        if !trusted.contains(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an address, bracketed IPv6, or either with a port.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })
+        .map(|ip: IpAddr| ip.to_canonical())
+}
+
 /// Parses a public id (from a path, a body or the command line); anything
 /// that is not a UUID is simply not found.
 ///
@@ -247,6 +338,69 @@ pub fn parse_pid(raw: &str) -> Result<Uuid, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let none = TrustedProxies::default();
+        let proxies = TrustedProxies::parse("10.0.0.0/8, ::1").unwrap();
+        let spoofed = forwarded(&["203.0.113.9"]);
+        assert_eq!(
+            client_address(ip("192.0.2.1"), &spoofed, &none),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            client_address(ip("192.0.2.1"), &spoofed, &proxies),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &spoofed, &proxies),
+            ip("203.0.113.9")
+        );
+        // Right-most untrusted: what the client put on the left does not count.
+        let chain = forwarded(&["198.51.100.1, 203.0.113.9", "10.0.0.5"]);
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &chain, &proxies),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("::1"), &forwarded(&["[2001:db8::1]:443"]), &proxies),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_address(
+                ip("::ffff:10.0.0.1"),
+                &forwarded(&["192.0.2.7:80"]),
+                &proxies
+            ),
+            ip("192.0.2.7")
+        );
+        // No header, or garbage: the nearest proxy.
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &HeaderMap::new(), &proxies),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &forwarded(&["garbage"]), &proxies),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_address(
+                ip("10.1.2.3"),
+                &forwarded(&["203.0.113.9, nope, 10.0.0.9"]),
+                &proxies
+            ),
+            ip("10.0.0.9")
+        );
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod extract;
 pub mod kyc;
 pub mod kyc_webhooks;
+pub mod middleware;
 pub mod order_webhook;
 pub mod orders;
 pub mod pagination;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
-use loco_rs::app::AppContext;
+use loco_rs::prelude::{post, AppContext, Routes};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -239,7 +239,11 @@ fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<New
 
 /// `POST /webhooks/orders/` → 201 `{"status": "success", "order_id"}`, or
 /// 200 `{"status": "duplicate", "order_id"}` for a repeat.
-async fn receive(State(ctx): State<Arc<Intake>>, headers: HeaderMap, req: Request) -> Response {
+async fn receive(
+    Extension(ctx): Extension<Arc<Intake>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
     let app = &ctx.app;
     let result = async {
         let (user_id, key, body) = authenticate(&ctx, app, &headers, req).await?;
@@ -286,7 +290,7 @@ struct StatusBody {
 
 /// `POST /webhooks/orders/status/` → 200 with the order; 409 when the move is refused.
 async fn update_status(
-    State(ctx): State<Arc<Intake>>,
+    Extension(ctx): Extension<Arc<Intake>>,
     headers: HeaderMap,
     req: Request,
 ) -> Response {
@@ -333,23 +337,19 @@ pub struct Intake {
     writer: Arc<OrderWriter>,
 }
 
-/// The two order webhook routes, with their own small state. They sit outside
-/// loco's per-request middleware (request ids, access log, timeouts): the
-/// intake logs refusals itself, bounds its body, and is measured by
-/// `metrics::track` like every route.
-pub fn router(ctx: &AppContext) -> axum::Router {
-    let intake = Arc::new(Intake {
+/// The two order webhook routes. They run under the app's middleware like
+/// every route (request id in the log line, timeout, panic → JSON 500), and
+/// take their own small state as an extension instead of the `AppContext`.
+pub fn routes(ctx: &AppContext) -> Routes {
+    let intake = Extension(Arc::new(Intake {
         db: ctx.db.clone(),
         reader: Readers::get(ctx),
         app: AppSettings::get(ctx),
         limits: Limiters::get(ctx),
         writer: OrderWriter::get(ctx),
-    });
-    axum::Router::new()
-        .route("/api/v1/webhooks/orders", axum::routing::post(receive))
-        .route(
-            "/api/v1/webhooks/orders/status",
-            axum::routing::post(update_status),
-        )
-        .with_state(intake)
+    }));
+    Routes::new()
+        .prefix("/api/v1/webhooks/orders")
+        .add("/", post(receive).layer(intake.clone()))
+        .add("/status", post(update_status).layer(intake))
 }

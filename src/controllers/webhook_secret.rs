@@ -2,8 +2,9 @@
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
+use serde::Deserialize;
 
-use super::extract::CurrentUser;
+use super::extract::{CurrentUser, OptionalJson};
 use crate::{
     errors::ApiResult,
     models::companies,
@@ -22,11 +23,25 @@ async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> 
     .into_response())
 }
 
-/// `POST` → 201 `created` for the first key, 200 `regenerated` after; the
-/// previous key keeps working for the grace window.
-async fn rotate(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// End the previous key's grace at once (it leaked).
+    #[serde(default)]
+    revoke_previous: bool,
+}
+
+/// `POST` (body optional: `{"revoke_previous": true}`) → 201 `created` for
+/// the first key, 200 `regenerated` after; the previous key keeps working
+/// for the grace window unless `revoke_previous`.
+async fn rotate(
+    State(ctx): State<AppContext>,
+    CurrentUser(user): CurrentUser,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> ApiResult {
     let app = AppSettings::get(&ctx);
-    let (row, key, first) = companies::rotate_key(&ctx.db, &app, user.id).await?;
+    let (row, key, first) =
+        companies::rotate_key(&ctx.db, &app, user.id, body.revoke_previous).await?;
     let (status, label) = if first {
         (StatusCode::CREATED, "created")
     } else {

@@ -219,7 +219,13 @@ impl Keyring {
 /// Lower-case hex SHA-256, used to look secrets up by an index.
 #[must_use]
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex::encode(sha256(data))
+}
+
+/// SHA-256 of `data`.
+#[must_use]
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
 }
 
 /// `n` bytes from the operating system's CSPRNG.

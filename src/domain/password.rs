@@ -1,5 +1,6 @@
 //! Passwords: a length-checked plaintext that is never printed, and its
-//! argon2id hash (the crate's default parameters).
+//! argon2id hash (the crate's default parameters). Hashing is slow and
+//! memory-hard on purpose: request paths run it through `Limiters::hash`.
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -45,26 +46,12 @@ impl Password {
             .expect("argon2 hash")
             .to_string()
     }
-}
 
-impl Password {
-    /// [`Password::hash`] off the async threads: argon2 is deliberately slow.
-    ///
-    /// # Panics
-    /// When the blocking pool is gone (runtime shutting down).
-    pub async fn hash_blocking(self) -> String {
-        tokio::task::spawn_blocking(move || self.hash())
-            .await
-            .expect("blocking pool available")
+    /// Whether this is the password `phc` was hashed from.
+    #[must_use]
+    pub fn matches(&self, phc: &str) -> bool {
+        verify(self.0.expose(), phc)
     }
-}
-
-/// [`verify`] off the async threads.
-pub async fn verify_blocking(candidate: &str, phc: &str) -> bool {
-    let (candidate, phc) = (Secret::new(candidate.to_string()), phc.to_string());
-    tokio::task::spawn_blocking(move || verify(candidate.expose(), &phc))
-        .await
-        .unwrap_or(false)
 }
 
 /// Checks `candidate` against a stored PHC string. A malformed hash never matches.

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use include_dir::{include_dir, Dir};
-use tera::{Context, Tera};
+use tera::{Context, Kwargs, State, StringInput, Tera};
 
 static verify_email: Dir<'_> = include_dir!("src/mailers/business/verify_email");
 static account_exists: Dir<'_> = include_dir!("src/mailers/business/account_exists");
@@ -89,6 +89,9 @@ impl Mail {
         let tera = TERA.get_or_init(|| {
             let mut tera = Tera::default();
             tera.autoescape_on([".html"]);
+            tera.register_filter("quoted", |text: StringInput, _: Kwargs, _: &State| {
+                quoted(text.as_str())
+            });
             for m in Self::ALL {
                 for part in ["subject", "text", "html"] {
                     let file = m
@@ -110,6 +113,15 @@ impl Mail {
             html: part("html")?,
         })
     }
+}
+
+/// Text from someone else (an order's free text) for a text part: every
+/// line behind `> `, so no line break inside it can pass for our own words.
+fn quoted(text: &str) -> String {
+    text.split(['\n', '\r', '\u{2028}', '\u{2029}'])
+        .map(|line| format!("    > {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A rendered message.
@@ -134,5 +146,28 @@ mod tests {
             .render(&serde_json::json!({"name": "Ada", "code": "123456", "minutes": 10}))
             .unwrap();
         assert!(c.text.contains("123456"));
+    }
+
+    #[test]
+    fn order_text_is_quoted_line_by_line_and_escaped_in_html() {
+        let c = Mail::OrderConfirmation
+            .render(&serde_json::json!({
+                "customer_name": "Ada",
+                "business_name": "Analytical Engines Ltd",
+                "order_id": "o-1",
+                "item_summary": "Tea\nYour account is locked: <a href=\"https://evil.example\">log in</a>",
+                "address": "Lagos",
+                "status": "Pending",
+            }))
+            .unwrap();
+        assert!(
+            c.text.contains("    > Tea\n    > Your account is locked"),
+            "{}",
+            c.text
+        );
+        assert!(!c.text.lines().any(|l| l.starts_with("Your account")));
+        assert!(c.html.contains("&lt;a href="), "{}", c.html);
+        assert!(!c.html.contains("<a href"));
+        assert!(c.text.contains("order with Analytical Engines Ltd"));
     }
 }

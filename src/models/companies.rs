@@ -39,7 +39,9 @@ pub async fn current_key(
 }
 
 /// Replaces the company's key (`POST /webhook/secret/`); the old one keeps
-/// its grace window. Returns the new key and whether it is the first.
+/// its grace window unless `revoke_previous` (a leaked key) ends it now.
+/// Either way the intake stops accepting what ended once this commits.
+/// Returns the new key and whether it is the first.
 ///
 /// # Errors
 /// 403 without approved KYC; 500 on database failure.
@@ -47,12 +49,13 @@ pub async fn rotate_key(
     db: &DatabaseConnection,
     app: &AppSettings,
     user_id: i64,
+    revoke_previous: bool,
 ) -> ApiResult<(Secret, ApiKey, bool)> {
     let tx = Tx::begin(db).await?;
     let approved = kyc::lock_approved(&tx, user_id)
         .await?
         .ok_or_else(kyc::kyc_required)?;
-    let rotated = webhook_secrets::rotate(&approved, app).await?;
+    let rotated = webhook_secrets::rotate(&approved, app, revoke_previous).await?;
     tx.commit().await?;
     Ok(rotated)
 }

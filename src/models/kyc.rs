@@ -25,7 +25,7 @@ use crate::{
         country::Country,
         event_type::EventType,
         kyc_providers::{ProviderEvent, Reference, Verdict},
-        kyc_status::{KycAction, KycStatus},
+        kyc_status::{Authority, KycAction, KycStatus, Ruling},
         now,
         phone::Phone,
     },
@@ -74,6 +74,15 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// What the state machine lets this actor do.
+    const fn authority(&self) -> Authority {
+        match self {
+            Self::Admin(_) => Authority::Admin,
+            Self::Task => Authority::Operator,
+            Self::Provider(_) => Authority::Provider,
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Self::Admin(id) => format!("admin:{id}"),
@@ -264,6 +273,30 @@ impl Model {
     }
 }
 
+/// The KYC-approved business names of `user_ids` (one query): the name of
+/// each company's approved application (or suspended: that name was
+/// approved), never the name typed at registration. A company without one
+/// is absent.
+///
+/// # Errors
+/// On database failure.
+pub async fn approved_business_names<C: ConnectionTrait>(
+    db: &C,
+    user_ids: impl IntoIterator<Item = i64>,
+) -> Result<std::collections::HashMap<i64, String>, DbErr> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::UserId)
+        .column(Column::BusinessName)
+        .filter(Column::UserId.is_in(user_ids))
+        .filter(Column::Status.is_in([KycStatus::Approved.as_str(), KycStatus::Suspended.as_str()]))
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// The 403 for a company without approved KYC.
 #[must_use]
 pub fn kyc_required() -> ApiError {
@@ -327,15 +360,28 @@ async fn apply_on(
     actor: &Actor,
 ) -> ApiResult<Model> {
     let from = row.status()?;
-    let to = from.apply(decision.action).ok_or_else(|| {
-        ApiError::conflict(
-            format!(
-                "Cannot {} an application that is {from}",
+    let to = match from.apply(decision.action, actor.authority()) {
+        Ruling::Moves(to) => to,
+        Ruling::Illegal => {
+            return Err(ApiError::conflict(
+                format!(
+                    "Cannot {} an application that is {from}",
+                    decision.action.verb()
+                ),
+                Some(from.to_string()),
+            ))
+        }
+        // Provider deliveries to an application that does not heed them
+        // stop in `apply_provider_event`; admins and operators are always heeded.
+        Ruling::Ignored => {
+            return Err(ApiError::invariant(format!(
+                "kyc_applications row {}: {} may not {} it",
+                row.id,
+                actor.label(),
                 decision.action.verb()
-            ),
-            Some(from.to_string()),
-        )
-    })?;
+            )))
+        }
+    };
     let t = now();
     let mut am: ActiveModel = row.into();
     am.status = Set(to.to_string());
@@ -356,21 +402,44 @@ async fn apply_on(
     if matches!(to, KycStatus::Approved | KycStatus::Suspended) {
         tx.after_commit(webhook_secrets::changed);
     }
+    audit(tx, &model, actor, (from, to), decision.reason.clone()).await?;
+    notify_business(tx, app, &model, to).await?;
+    record_event(tx, &model, to, decision, actor).await?;
+    Ok(model)
+}
+
+/// One row of the audit trail.
+async fn audit(
+    tx: &Tx,
+    application: &Model,
+    actor: &Actor,
+    (from, to): (KycStatus, KycStatus),
+    reason: Option<String>,
+) -> Result<(), DbErr> {
+    let t = now();
     kyc_audit_logs::ActiveModel {
-        kyc_application_id: Set(model.id),
+        kyc_application_id: Set(application.id),
         actor: Set(actor.label()),
         from_status: Set(from.to_string()),
         to_status: Set(to.to_string()),
-        reason: Set(decision.reason.clone()),
+        reason: Set(reason),
         created_at: Set(t),
         updated_at: Set(t),
         ..Default::default()
     }
     .insert(tx)
     .await?;
-    notify_business(tx, app, &model, to).await?;
-    record_event(tx, &model, to, decision, actor).await?;
-    Ok(model)
+    Ok(())
+}
+
+/// A provider's verdict in a word, for the log line and the audit trail.
+const fn verdict_name(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Approve => "approve",
+        Verdict::Reject { .. } => "reject",
+        Verdict::ManualReview => "manual review",
+        Verdict::NoDecision => "no decision",
+    }
 }
 
 /// The business's `kyc.*` event for a transition, in its transaction.
@@ -432,7 +501,9 @@ async fn queue_mail(tx: &Tx, app: &AppSettings, kyc: &Model, mail: Mail) -> ApiR
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderOutcome {
     Processed,
-    /// No application matches the reference (logged as a warning).
+    /// No application matches the reference, the application does not heed
+    /// the provider (suspended), or the verdict comes too late (logged as a
+    /// warning).
     Ignored,
     /// The same delivery was already applied.
     Duplicate,
@@ -451,9 +522,11 @@ impl ProviderOutcome {
 
 /// Applies an identity provider's verdict to the matching application, once
 /// per delivery (`body_hash`): provider fields are recorded, and approvals and
-/// rejections go through the same state machine as the admin API. A verdict
-/// the state machine refuses (the application was decided already) is logged
-/// and acknowledged, so the provider stops retrying.
+/// rejections go through the same state machine as the admin API. An
+/// application that does not heed providers (suspended: an admin's call)
+/// changes nothing; the delivery is audited as ignored with its verdict. A
+/// verdict the state machine refuses (the application was decided already)
+/// is logged. Both are acknowledged, so the provider stops retrying.
 ///
 /// # Errors
 /// On database failure.
@@ -522,6 +595,30 @@ pub async fn apply_provider_event(
         return Ok(ProviderOutcome::Duplicate);
     }
 
+    let actor = Actor::Provider(provider);
+    let status = row.status()?;
+    if !status.heeds(actor.authority()) {
+        // Suspended: an admin's decision. The delivery is acknowledged and
+        // audited, and changes nothing.
+        let verdict = verdict_name(&event.verdict);
+        let because = match &event.verdict {
+            Verdict::Reject { reason, .. } => format!(" ({reason})"),
+            _ => String::new(),
+        };
+        let reason =
+            format!("ignored: provider verdict {verdict}{because} on a {status} application");
+        audit(&tx, &row, &actor, (status, status), Some(reason)).await?;
+        tx.commit().await?;
+        tracing::warn!(
+            provider,
+            application = %row.pid,
+            %status,
+            verdict,
+            "provider verdict ignored: only an admin decides a suspended application"
+        );
+        return Ok(ProviderOutcome::Ignored);
+    }
+
     let mut am: ActiveModel = row.clone().into();
     am.provider = Set(Some(provider.to_string()));
     if event.provider_status.is_some() {
@@ -533,7 +630,6 @@ pub async fn apply_provider_event(
     am.updated_at = Set(t);
     let row = am.update(&tx).await?;
 
-    let actor = Actor::Provider(provider);
     let decision = match &event.verdict {
         Verdict::Approve => Some(Decision::approve()),
         Verdict::Reject {

@@ -13,6 +13,7 @@ pub mod lease;
 pub mod orders;
 pub mod otp;
 pub mod outbox;
+pub mod sealed;
 pub mod tx;
 pub mod users;
 pub mod webhook_secrets;

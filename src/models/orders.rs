@@ -14,8 +14,9 @@ use serde_json::json;
 
 pub use super::_entities::orders::{self, ActiveModel, Column, Entity, Model};
 use super::{
-    _entities::{order_status_changes as changes, users},
+    _entities::order_status_changes as changes,
     events::{self, NewEvent},
+    kyc,
     outbox::{self, NewMail},
     tx::Tx,
 };
@@ -316,19 +317,10 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         );
     }
 
-    let mut companies: HashMap<i64, String> = HashMap::new();
-    let user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
-    for (id, name) in users::Entity::find()
-        .select_only()
-        .column(users::Column::Id)
-        .column(users::Column::CompanyName)
-        .filter(users::Column::Id.is_in(user_ids))
-        .into_tuple::<(i64, String)>()
-        .all(tx)
-        .await?
-    {
-        companies.insert(id, name);
-    }
+    let mut user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let names = kyc::approved_business_names(tx, user_ids).await?;
 
     let history = fresh.iter().filter_map(|o| {
         ids.get(&o.pid).map(|&order_id| changes::ActiveModel {
@@ -368,13 +360,12 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
     events::record_many(tx, created.collect()).await?;
 
     let mails = fresh.iter().map(|o| {
-        let company = companies.get(&o.user_id).map_or("", String::as_str);
         NewMail::new(
             Mail::OrderConfirmation,
             o.customer_email.as_str(),
             json!({
                 "customer_name": o.customer_name,
-                "company_name": company,
+                "business_name": names.get(&o.user_id),
                 "order_id": o.pid,
                 "item_summary": o.item_summary,
                 "address": o.address,
@@ -439,11 +430,9 @@ pub async fn change_status(
         return Ok(order);
     }
     let t = now();
-    let company = users::Entity::find_by_id(order.user_id)
-        .one(&tx)
+    let business_name = kyc::approved_business_names(&tx, [order.user_id])
         .await?
-        .map(|u| u.company_name)
-        .unwrap_or_default();
+        .remove(&order.user_id);
     let mut am: ActiveModel = order.into();
     am.tracking_status = Set(to.as_str().to_string());
     am.updated_at = Set(t);
@@ -465,7 +454,7 @@ pub async fn change_status(
         order.customer_email.clone(),
         json!({
             "customer_name": order.customer_name,
-            "company_name": company,
+            "business_name": business_name,
             "order_id": order.pid,
             "item_summary": order.item_summary,
             "status": to.as_str(),

@@ -1,5 +1,6 @@
-//! Business accounts and admins: registration with an e-mailed OTP, login with
-//! per-account throttling, password reset that revokes older tokens.
+//! Business accounts and admins: registration with an e-mailed OTP, login
+//! (throttled per account and client address in `limits`), password reset
+//! that revokes older tokens and is capped per account.
 
 use sea_orm::{
     entity::prelude::*,
@@ -16,9 +17,9 @@ use super::{
     tx::Tx,
 };
 use crate::{
-    domain::{email::Email, now, otp::OtpCode, password, password::Password},
+    domain::{email::Email, now, otp::OtpCode, password, password::Password, secret::Secret},
     errors::{is_unique_violation, ApiError, ApiResult},
-    limits::Limiters,
+    limits::{AccountKey, Limiters},
     mailers::Mail,
     settings::{delta, AppSettings},
 };
@@ -32,6 +33,11 @@ pub const INVALID_CODE: &str = "Invalid or expired code";
 pub const TOO_MANY_ATTEMPTS: &str =
     "Too many wrong attempts: this code is no longer valid. Request a new code.";
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+
+/// Reset codes an account may be sent per `password_reset_window`.
+pub const RESET_MAX_CODES: i32 = 5;
+/// Wrong reset codes an account may be tried with per `password_reset_window`.
+pub const RESET_MAX_WRONG: i32 = 10;
 
 /// A registration, already parsed.
 #[derive(Debug)]
@@ -80,21 +86,28 @@ impl Model {
     pub async fn register(
         db: &DatabaseConnection,
         app: &AppSettings,
+        limits: &Limiters,
         reg: Registration,
     ) -> ApiResult<()> {
+        let Registration {
+            email,
+            password,
+            full_name,
+            company_name,
+        } = reg;
         // Hashed whether or not the address is taken: both answers cost the same.
-        let phc = reg.password.hash_blocking().await;
+        let phc = limits.hash(move || password.hash()).await?;
         let tx = Tx::begin(db).await?;
-        if let Some(existing) = Self::find_by_email(&tx, &reg.email).await? {
+        if let Some(existing) = Self::find_by_email(&tx, &email).await? {
             queue_account_exists(&tx, app, &existing).await?;
         } else {
             let t = now();
             let inserted = ActiveModel {
                 pid: Set(Uuid::new_v4()),
-                email: Set(reg.email.as_str().to_string()),
+                email: Set(email.as_str().to_string()),
                 password: Set(phc),
-                full_name: Set(reg.full_name),
-                company_name: Set(reg.company_name),
+                full_name: Set(full_name),
+                company_name: Set(company_name),
                 role: Set(ROLE_BUSINESS.to_string()),
                 token_version: Set(0),
                 failed_logins: Set(0),
@@ -105,7 +118,9 @@ impl Model {
             .insert(&tx)
             .await;
             match inserted {
-                Ok(user) => send_code(&tx, app, &user, Purpose::VerifyEmail, false).await?,
+                Ok(user) => {
+                    send_code(&tx, app, &user, Purpose::VerifyEmail, false).await?;
+                }
                 // A concurrent registration of the same address won the race.
                 Err(e) if is_unique_violation(&e) => {
                     tx.rollback().await?;
@@ -152,60 +167,45 @@ impl Model {
         if let Some(user) = Self::find_by_email(db, email).await? {
             if !user.is_verified() {
                 let tx = Tx::begin(db).await?;
-                send_code(&tx, app, &user, Purpose::VerifyEmail, true).await?;
-                tx.commit().await?;
+                if send_code(&tx, app, &user, Purpose::VerifyEmail, true).await? {
+                    tx.commit().await?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Checks credentials. Unknown e-mail and wrong password answer alike (and
-    /// cost the same argon2 verification). Each attempt is counted before the
-    /// password is checked, in one statement, so parallel guesses cannot
-    /// overrun the budget: after `login_max_failures` attempts in
-    /// `login_window_secs` without a success the answer is 429 until the
-    /// window passes. Unknown addresses get the same budget, kept in memory.
+    /// Checks credentials. Unknown e-mail and wrong password answer alike and
+    /// cost the same argon2 verification. The attempt is reserved in the
+    /// login throttles first (per account and client address, and per client
+    /// address), which key unknown addresses exactly like accounts.
     ///
     /// # Errors
-    /// 401 bad credentials, 403 unverified e-mail, 429 throttled.
+    /// 401 bad credentials, 403 unverified e-mail, 429 throttled, 503 when
+    /// every hashing slot stays busy.
     pub async fn login(
         db: &DatabaseConnection,
-        app: &AppSettings,
         limits: &Limiters,
-        email: &str,
-        candidate: &str,
+        email: &Email,
+        candidate: Secret<String>,
+        client: std::net::IpAddr,
     ) -> ApiResult<Self> {
-        let user = match Email::parse(email) {
-            Ok(email) => Self::find_by_email(db, &email).await?,
-            Err(_) => None,
-        };
-        let Some(user) = user else {
-            limits.unknown_login(&email.trim().to_lowercase())?;
-            let _ = password::verify_blocking(candidate, password::dummy_hash()).await;
-            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
-        };
-        if !reserve_login_attempt(db, app, user.id).await? {
-            let window = delta(app.settings.login_window);
-            let retry_after = user.failed_login_window_start.map_or(1, |start| {
-                std::cmp::max((start + window - now()).num_seconds(), 1)
-            });
-            return Err(ApiError::RateLimited {
-                message: "Too many failed login attempts. Try again later.".into(),
-                retry_after: u64::try_from(retry_after).unwrap_or(1),
-            });
-        }
-        if !password::verify_blocking(candidate, &user.password).await {
-            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
-        }
-        Entity::update_many()
-            .col_expr(Column::FailedLogins, Expr::value(0))
-            .col_expr(
-                Column::FailedLoginWindowStart,
-                Expr::value(Option::<DateTimeWithTimeZone>::None),
-            )
-            .filter(Column::Id.eq(user.id))
-            .exec(db)
+        let attempt = limits.login_attempt(AccountKey::of(email), client)?;
+        let user = Self::find_by_email(db, email).await?;
+        let phc = user.as_ref().map(|u| u.password.clone());
+        let matches = limits
+            .hash(move || {
+                password::verify(
+                    candidate.expose(),
+                    phc.as_deref().unwrap_or_else(|| password::dummy_hash()),
+                )
+            })
             .await?;
+        let Some(user) = user.filter(|_| matches) else {
+            attempt.failed();
+            return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
+        };
+        attempt.succeeded();
         if !user.is_verified() {
             return Err(ApiError::Forbidden {
                 error: "Email not verified".into(),
@@ -215,7 +215,9 @@ impl Model {
         Ok(user)
     }
 
-    /// Mails a password-reset code when the account exists (throttled like resend).
+    /// Mails a password-reset code when the account exists: at most one per
+    /// resend interval, and at most [`RESET_MAX_CODES`] per reset window
+    /// (none once [`RESET_MAX_WRONG`] wrong codes were tried in it).
     ///
     /// # Errors
     /// On database failure.
@@ -226,39 +228,52 @@ impl Model {
     ) -> ApiResult<()> {
         if let Some(user) = Self::find_by_email(db, email).await? {
             let tx = Tx::begin(db).await?;
-            send_code(&tx, app, &user, Purpose::ResetPassword, true).await?;
-            tx.commit().await?;
+            if reserve_reset(&tx, app, user.id, ResetCap::Codes).await?
+                && send_code(&tx, app, &user, Purpose::ResetPassword, true).await?
+            {
+                tx.commit().await?;
+            }
         }
         Ok(())
     }
 
     /// Sets a new password when `code` is right, and revokes every token issued
     /// before (token version bump). The e-mail counts as verified: the code
-    /// proved control of it.
+    /// proved control of it. Each try counts against [`RESET_MAX_WRONG`]
+    /// before the code is checked (parallel guesses cannot overrun it); past
+    /// it, even the right code is refused until the window passes. Every
+    /// refusal reads the same, for known and unknown addresses alike.
     ///
     /// # Errors
-    /// 400 with the invalid-code or too-many-attempts text.
+    /// 400 invalid code; 503 when every hashing slot stays busy.
     pub async fn reset_password(
         db: &DatabaseConnection,
         app: &AppSettings,
+        limits: &Limiters,
         email: &Email,
         code: &OtpCode,
         new_password: Password,
     ) -> ApiResult<()> {
-        let user = Self::find_by_email(db, email)
-            .await?
-            .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
-        check_code(db, app, &user, Purpose::ResetPassword, code).await?;
-        let phc = new_password.hash_blocking().await;
+        let invalid = || ApiError::BadRequest(INVALID_CODE.into());
+        let user = Self::find_by_email(db, email).await?.ok_or_else(invalid)?;
+        if !reserve_reset(db, app, user.id, ResetCap::WrongCodes).await? {
+            return Err(invalid());
+        }
+        match otp::consume(db, app, user.id, Purpose::ResetPassword, code).await? {
+            Check::Accepted => {}
+            Check::Invalid | Check::TooManyAttempts => return Err(invalid()),
+        }
+        let phc = limits.hash(move || new_password.hash()).await?;
         let t = now();
         Entity::update_many()
             .col_expr(Column::Password, Expr::value(phc))
             .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
-            .col_expr(Column::FailedLogins, Expr::value(0))
             .col_expr(
-                Column::FailedLoginWindowStart,
+                Column::ResetWindowStartedAt,
                 Expr::value(Option::<DateTimeWithTimeZone>::None),
             )
+            .col_expr(Column::ResetCodesSent, Expr::value(0))
+            .col_expr(Column::ResetCodesWrong, Expr::value(0))
             .col_expr(
                 Column::EmailVerifiedAt,
                 Expr::value(user.email_verified_at.unwrap_or(t)),
@@ -270,7 +285,24 @@ impl Model {
         Ok(())
     }
 
-    /// Creates a verified admin, or promotes (and re-passwords) an existing account.
+    /// Revokes every token issued to the account so far (`POST /auth/logout/`).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn revoke_tokens(db: &DatabaseConnection, user_id: i64) -> ApiResult<()> {
+        Entity::update_many()
+            .col_expr(Column::TokenVersion, Expr::col(Column::TokenVersion).add(1))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(Column::Id.eq(user_id))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a verified admin, or promotes (and re-passwords) an existing
+    /// account, revoking the tokens issued to it before, as a password reset
+    /// does. Running it again for an admin with the same password changes
+    /// nothing.
     ///
     /// # Errors
     /// On database failure.
@@ -281,10 +313,15 @@ impl Model {
     ) -> ApiResult<Self> {
         let t = now();
         if let Some(user) = Self::find_by_email(db, email).await? {
+            if user.is_admin() && user.is_verified() && password.matches(&user.password) {
+                return Ok(user);
+            }
+            let version = user.token_version + 1;
             let mut am: ActiveModel = user.into();
             am.role = Set(ROLE_ADMIN.to_string());
             am.password = Set(password.hash());
             am.email_verified_at = Set(Some(t));
+            am.token_version = Set(version);
             am.updated_at = Set(t);
             return Ok(am.update(db).await?);
         }
@@ -321,16 +358,17 @@ async fn check_code(
     }
 }
 
-/// Issues a code and queues its e-mail in the same transaction.
+/// Issues a code and queues its e-mail in the same transaction; false when
+/// `throttle` held it back (the last code is younger than the resend interval).
 async fn send_code(
     tx: &Tx,
     app: &AppSettings,
     user: &Model,
     purpose: Purpose,
     throttle: bool,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let Some(code) = otp::issue(tx, app, user.id, purpose, throttle).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let mail = match purpose {
         Purpose::VerifyEmail => Mail::VerifyEmail,
@@ -341,7 +379,8 @@ async fn send_code(
         "code": code.expose(),
         "minutes": app.settings.otp_ttl.as_secs() / 60,
     });
-    outbox::enqueue(tx, &app.keys.mail, NewMail::new(mail, &user.email, locals)).await
+    outbox::enqueue(tx, &app.keys.mail, NewMail::new(mail, &user.email, locals)).await?;
+    Ok(true)
 }
 
 /// At most one "you already have an account" notice per resend interval.
@@ -357,36 +396,60 @@ async fn queue_account_exists(tx: &Tx, app: &AppSettings, user: &Model) -> Resul
     outbox::enqueue(tx, &app.keys.mail, mail).await
 }
 
-/// Counts a login attempt in one statement, unless the account has used its
-/// budget for the current window (a new window starts when the last is over).
-/// Returns whether the attempt may proceed.
-async fn reserve_login_attempt(
-    db: &DatabaseConnection,
+/// What a reset reservation counts.
+#[derive(Debug, Clone, Copy)]
+enum ResetCap {
+    /// A code sent: allowed under both caps.
+    Codes,
+    /// A code tried: allowed under the wrong-code cap.
+    WrongCodes,
+}
+
+/// Counts one against the account's reset caps in one statement, unless a
+/// cap is used up for the current window (a new window starts when the last
+/// is over). Returns whether it may proceed.
+async fn reserve_reset<C: ConnectionTrait>(
+    db: &C,
     app: &AppSettings,
     user_id: i64,
+    what: ResetCap,
 ) -> Result<bool, DbErr> {
     let t = now();
-    let window_open_since = t - delta(app.settings.login_window);
+    let window_open_since = t - delta(app.settings.password_reset_window);
     let fresh = || {
-        Expr::col(Column::FailedLoginWindowStart)
+        Expr::col(Column::ResetWindowStartedAt)
             .is_null()
-            .or(Expr::col(Column::FailedLoginWindowStart).lt(window_open_since))
+            .or(Expr::col(Column::ResetWindowStartedAt).lt(window_open_since))
+    };
+    let (counted, other) = match what {
+        ResetCap::Codes => (Column::ResetCodesSent, Column::ResetCodesWrong),
+        ResetCap::WrongCodes => (Column::ResetCodesWrong, Column::ResetCodesSent),
+    };
+    let under_caps = match what {
+        ResetCap::Codes => Expr::col(Column::ResetCodesSent)
+            .lt(RESET_MAX_CODES)
+            .and(Expr::col(Column::ResetCodesWrong).lt(RESET_MAX_WRONG)),
+        ResetCap::WrongCodes => Expr::col(Column::ResetCodesWrong).lt(RESET_MAX_WRONG),
     };
     let res = Entity::update_many()
         .col_expr(
-            Column::FailedLogins,
+            counted,
             Expr::case(fresh(), 1)
-                .finally(Expr::col(Column::FailedLogins).add(1))
+                .finally(Expr::col(counted).add(1))
                 .into(),
         )
         .col_expr(
-            Column::FailedLoginWindowStart,
+            other,
+            Expr::case(fresh(), 0).finally(Expr::col(other)).into(),
+        )
+        .col_expr(
+            Column::ResetWindowStartedAt,
             Expr::case(fresh(), t)
-                .finally(Expr::col(Column::FailedLoginWindowStart))
+                .finally(Expr::col(Column::ResetWindowStartedAt))
                 .into(),
         )
         .filter(Column::Id.eq(user_id))
-        .filter(fresh().or(Expr::col(Column::FailedLogins).lt(app.settings.login_max_failures)))
+        .filter(fresh().or(under_caps))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

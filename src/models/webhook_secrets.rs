@@ -300,24 +300,45 @@ async fn regenerated(
     Ok(())
 }
 
+/// Ends the grace window of every rotated-out key of the company.
+async fn end_grace(tx: &Tx, user_id: i64) -> Result<(), DbErr> {
+    tx.after_commit(changed);
+    Entity::update_many()
+        .col_expr(
+            Column::GraceUntil,
+            Expr::value(Option::<DateTimeWithTimeZone>::None),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now()))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::IsActive.eq(false))
+        .filter(Column::GraceUntil.is_not_null())
+        .exec(tx)
+        .await?;
+    Ok(())
+}
+
 /// Replaces the active key with a new one. The old key stays valid for the
-/// grace window, never past its own expiry. Returns the new key and whether
-/// it is the company's first.
+/// grace window (never past its own expiry), unless `revoke_previous` ends
+/// it at once; at most one rotated-out key is ever in grace, so rotating
+/// twice ends the first one's grace. Returns the new key and whether it is
+/// the company's first.
 ///
 /// # Errors
 /// On database failure.
 pub async fn rotate(
     approved: &Approved<'_>,
     app: &AppSettings,
+    revoke_previous: bool,
 ) -> ApiResult<(Model, ApiKey, bool)> {
     let (tx, user_id) = (approved.tx, approved.user_id);
+    end_grace(tx, user_id).await?;
     let current = active_for(tx, user_id).await?;
     let first = current.is_none();
     let mut previous_valid_until = None;
     if let Some(cur) = current {
         let t = now();
         let grace = app.settings.webhook_secret_grace;
-        previous_valid_until = (!grace.is_zero() && cur.expires_at > t)
+        previous_valid_until = (!revoke_previous && !grace.is_zero() && cur.expires_at > t)
             .then(|| std::cmp::min(t + delta(grace), cur.expires_at));
         deactivate(tx, cur.id, previous_valid_until).await?;
     }

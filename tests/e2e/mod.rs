@@ -9,6 +9,7 @@ mod accounts;
 mod clients;
 mod crash;
 mod events;
+mod hardening;
 
 use std::time::Duration;
 

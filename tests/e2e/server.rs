@@ -181,11 +181,11 @@ impl ServerProcess {
     }
 
     /// Runs an operator task (`<binary> task <name> <params>`) against the
-    /// same database, with the server's environment.
+    /// same database, with the server's environment; answers what it printed.
     ///
     /// # Errors
     /// When the task cannot run or exits non-zero; the error carries its output.
-    pub async fn run_task(&self, name: &str, params: &[&str]) -> Result<(), String> {
+    pub async fn run_task(&self, name: &str, params: &[&str]) -> Result<String, String> {
         let out = tokio::process::Command::new(&self.binary)
             .arg("task")
             .arg(name)
@@ -200,7 +200,7 @@ impl ServerProcess {
             .await
             .map_err(|e| format!("task {name}: {e}"))?;
         if out.status.success() {
-            Ok(())
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
             Err(format!(
                 "task {name} exited with {}:\n{}{}",
@@ -234,7 +234,9 @@ impl ServerProcess {
         }
     }
 
-    fn set_env(&mut self, key: &str, value: &str) {
+    /// Sets (or, with an empty value, blanks) a variable for the next
+    /// restart and the tasks run from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
         match self.env.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value.to_string(),
             None => self.env.push((key.to_string(), value.to_string())),

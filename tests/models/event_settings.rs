@@ -12,6 +12,8 @@ async fn production(change: impl FnOnce(&mut serde_json::Value)) -> loco_rs::con
     let settings = config.settings.as_mut().unwrap();
     settings["secrets_key"] =
         json!("1d28023fc6320b42781a4d811465e3a23b2a4f21340e27c06e683c1e987ed5f9");
+    settings["metrics_token"] = json!("a-long-random-metrics-token");
+    settings["smtp"]["host"] = json!("smtp.example.com");
     settings["webhook_allow_private_targets"] = json!(false);
     settings["event_signing_key"] = json!(EventSigningKey::generate().to_pem().unwrap());
     change(settings);

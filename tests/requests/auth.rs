@@ -306,7 +306,7 @@ async fn an_expired_token_is_refused() {
         let user = users::Entity::find().one(&ctx.db).await.unwrap().unwrap();
         let app = order_fellow::settings::AppSettings::get(&ctx);
         let token =
-            order_fellow::domain::token::issue(app.jwt_secret.expose(), 0, user.pid, "business", 0)
+            order_fellow::domain::token::issue(&app.token_key(), 0, user.pid, "business", 0)
                 .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let (k, v) = bearer(&token);

@@ -347,3 +347,86 @@ async fn a_verdict_by_applicant_id_reaches_the_resubmitted_application() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_provider_verdict_cannot_lift_or_move_a_suspension() {
+    with_app(|server, ctx| async move {
+        let (token, id) = given_an_approved_business(&server, &ctx, "ada@example.com").await;
+        let admin = given_an_admin(&server, &ctx).await;
+        admin_post(
+            &server,
+            &admin,
+            &format!("/api/v1/admin/kyc/{id}/suspend/"),
+            Some(json!({"reason": "chargeback fraud"})),
+        )
+        .await
+        .assert_status_ok();
+
+        let green = post_sumsub(&server, &sumsub(&id, "GREEN", json!({}))).await;
+        green.assert_status_ok();
+        assert_eq!(green.json::<Value>(), json!({"status": "ignored"}));
+        let red = sumsub(
+            &id,
+            "RED",
+            json!({"moderationComment": "Document is expired.", "reviewRejectType": "RETRY"}),
+        );
+        let red = post_sumsub(&server, &red).await;
+        red.assert_status_ok();
+        assert_eq!(red.json::<Value>(), json!({"status": "ignored"}));
+
+        let app = application(&ctx, &id).await;
+        assert_eq!(app.status, "suspended");
+        assert_eq!(app.provider_status, None, "the delivery changed nothing");
+        let active = webhook_secrets::Entity::find()
+            .filter(webhook_secrets::Column::IsActive.eq(true))
+            .count(&ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(active, 0, "no key handed out");
+        let (k, v) = bearer(&token);
+        server
+            .get("/api/v1/webhook/secret/")
+            .add_header(k, v)
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        submit_kyc(&server, &token)
+            .await
+            .assert_status(StatusCode::CONFLICT);
+
+        let (k, v) = bearer(&admin);
+        let trail = server
+            .get(&format!("/api/v1/admin/kyc/{id}/audit/"))
+            .add_header(k, v)
+            .await
+            .json::<Value>();
+        let ignored: Vec<&Value> = trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["actor"] == "provider:sumsub")
+            .collect();
+        assert_eq!(ignored.len(), 2, "{trail}");
+        for (row, verdict) in ignored.iter().zip(["approve", "reject"]) {
+            assert_eq!(row["from_status"], "suspended");
+            assert_eq!(row["to_status"], "suspended");
+            let reason = row["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("ignored") && reason.contains(verdict),
+                "{reason}"
+            );
+        }
+
+        // Only an admin lifts it.
+        admin_post(
+            &server,
+            &admin,
+            &format!("/api/v1/admin/kyc/{id}/approve/"),
+            None,
+        )
+        .await
+        .assert_status_ok();
+        assert_eq!(application(&ctx, &id).await.status, "approved");
+        assert!(current_secret(&server, &token).await.starts_with("whsk_"));
+    })
+    .await;
+}

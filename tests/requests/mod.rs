@@ -1,8 +1,11 @@
 mod auth;
+mod auth_limits;
+mod customer_mail;
 mod errors;
 mod kyc;
 mod kyc_webhooks;
 mod order_webhook;
 mod orders;
+mod sessions;
 mod webhook_endpoints;
 mod webhook_secret;

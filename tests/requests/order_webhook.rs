@@ -757,3 +757,34 @@ async fn a_suspension_racing_a_rotation_leaves_no_working_key() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_order_webhook_runs_under_the_apps_request_middleware() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let raw = serde_json::to_vec(&order_body(Some("MW-1"))).unwrap();
+        let accepted = server
+            .post("/api/v1/webhooks/orders/")
+            .add_header("x-request-id", "intake-req-42")
+            .add_header("x-api-key", key.clone())
+            .add_header("x-webhook-signature", sign(&key, &raw))
+            .content_type("application/json")
+            .bytes(raw.into())
+            .await;
+        accepted.assert_status(StatusCode::CREATED);
+        assert_eq!(accepted.headers()["x-request-id"], "intake-req-42");
+        assert!(
+            !accepted.headers().contains_key("x-powered-by"),
+            "no framework banner"
+        );
+        let refused = server
+            .post("/api/v1/webhooks/orders/status/")
+            .add_header("x-request-id", "intake-req-43")
+            .content_type("application/json")
+            .bytes(b"{}".to_vec().into())
+            .await;
+        refused.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.headers()["x-request-id"], "intake-req-43");
+    })
+    .await;
+}

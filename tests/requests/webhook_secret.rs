@@ -157,3 +157,105 @@ async fn two_rotations_at_once_leave_exactly_one_active_key() {
     })
     .await;
 }
+
+async fn rotate_with(
+    server: &loco_rs::TestServer,
+    token: &str,
+    body: Value,
+) -> axum_test::TestResponse {
+    let (k, v) = bearer(token);
+    server
+        .post("/api/v1/webhook/secret/")
+        .add_header(k, v)
+        .json(&body)
+        .await
+}
+
+/// Rotates (no body); the new key.
+async fn rotated_key(server: &loco_rs::TestServer, token: &str) -> String {
+    let res = rotate_secret(server, token).await;
+    res.assert_status_ok();
+    res.json::<Value>()["secret_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn rotating_twice_ends_the_first_keys_grace_at_once() {
+    with_app(|server, ctx| async move {
+        let (token, first) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        post_order(&server, &first, &order_body(Some("A-1")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let second = rotated_key(&server, &token).await;
+        post_order(&server, &first, &order_body(Some("A-2")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let third = rotated_key(&server, &token).await;
+
+        let res = post_order(&server, &first, &order_body(Some("A-3"))).await;
+        res.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(res.json::<Value>()["error"], "Invalid API key");
+        post_order(&server, &second, &order_body(Some("A-4")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        post_order(&server, &third, &order_body(Some("A-5")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let in_grace = rows::Entity::find()
+            .filter(rows::Column::GraceUntil.is_not_null())
+            .count(&ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(in_grace, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoke_previous_ends_the_old_keys_grace_immediately() {
+    with_app(|server, ctx| async move {
+        let (token, leaked) =
+            given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        // The leaked key is in the intake's cache: revoking must reach it.
+        post_order(&server, &leaked, &order_body(Some("B-1")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let res = rotate_with(&server, &token, json!({"revoke_previous": true})).await;
+        res.assert_status_ok();
+        let body = res.json::<Value>();
+        assert_eq!(body["status"], "regenerated");
+        let fresh = body["secret_key"].as_str().unwrap().to_string();
+
+        let refused = post_order(&server, &leaked, &order_body(Some("B-2"))).await;
+        refused.assert_status(StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.json::<Value>()["error"], "Invalid API key");
+        post_order(&server, &fresh, &order_body(Some("B-3")))
+            .await
+            .assert_status(StatusCode::CREATED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotation_body_is_optional_but_must_make_sense() {
+    with_app(|server, ctx| async move {
+        let (token, old) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        rotate_with(&server, &token, json!({"revoke_previous": false}))
+            .await
+            .assert_status_ok();
+        post_order(&server, &old, &order_body(Some("C-1")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        for bad in [
+            json!({"revoke_previous": "yes"}),
+            json!({"revoke_previus": true}),
+        ] {
+            let res = rotate_with(&server, &token, bad).await;
+            res.assert_status(StatusCode::BAD_REQUEST);
+            assert!(res.json::<Value>()["error"].is_string());
+        }
+    })
+    .await;
+}

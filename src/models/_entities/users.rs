@@ -19,8 +19,13 @@ pub struct Model {
     pub role: String,
     pub email_verified_at: Option<DateTimeWithTimeZone>,
     pub token_version: i32,
+    /// Unused since the login throttles moved to `limits` (kept: no destructive migration).
     pub failed_logins: i32,
     pub failed_login_window_start: Option<DateTimeWithTimeZone>,
+    /// The password-reset caps' current window and what it has seen.
+    pub reset_window_started_at: Option<DateTimeWithTimeZone>,
+    pub reset_codes_sent: i32,
+    pub reset_codes_wrong: i32,
 }
 
 impl std::fmt::Debug for Model {
