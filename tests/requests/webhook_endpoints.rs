@@ -62,6 +62,37 @@ async fn given_an_endpoint(server: &TestServer, token: &str, body: Value) -> Val
     res.json()
 }
 
+/// An approved company (JWT, order key) with one endpoint on `capture` at
+/// `path`; `body` gives the rest of the endpoint (`events`, `scheme`).
+async fn given_a_subscribed_company(
+    server: &TestServer,
+    ctx: &AppContext,
+    capture: &Capture,
+    path: &str,
+    mut body: Value,
+) -> (String, String, Value) {
+    let (token, key) = given_an_approved_company_key(server, ctx, "ada@example.com").await;
+    body["url"] = json!(capture.url(path));
+    let endpoint = given_an_endpoint(server, &token, body).await;
+    (token, key, endpoint)
+}
+
+/// Posts `order` (expecting 201) and runs the worker until the receiver has it.
+async fn order_delivered(
+    server: &TestServer,
+    ctx: &AppContext,
+    capture: &Capture,
+    key: &str,
+    order: &Value,
+) -> Vec<Received> {
+    post_order(server, key, order)
+        .await
+        .assert_status(StatusCode::CREATED);
+    capture
+        .until(WITHIN, || deliver(ctx), |r| !r.is_empty())
+        .await
+}
+
 fn events_of(received: &[Received], kind: &str) -> Vec<Received> {
     received
         .iter()
@@ -299,11 +330,12 @@ async fn a_company_holds_at_most_20_endpoints() {
 async fn standard_deliveries_verify_with_the_standardwebhooks_package() {
     with_app(|server, ctx| async move {
         let capture = Capture::start().await;
-        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-        let ep = given_an_endpoint(
+        let (_, key, ep) = given_a_subscribed_company(
             &server,
-            &token,
-            json!({"url": capture.url("/hooks/standard"), "events": ["order.created"]}),
+            &ctx,
+            &capture,
+            "/hooks/standard",
+            json!({"events": ["order.created"]}),
         )
         .await;
         let secret = ep["secret"].as_str().unwrap();
@@ -353,22 +385,18 @@ async fn standard_deliveries_verify_with_the_standardwebhooks_package() {
 async fn qgen_deliveries_verify_with_the_seeds_javascript() {
     with_app(|server, ctx| async move {
         let capture = Capture::start().await;
-        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-        let ep = given_an_endpoint(
+        let (_, key, ep) = given_a_subscribed_company(
             &server,
-            &token,
-            json!({"url": capture.url("/client/qgen?x=1"), "events": ["*"], "scheme": "qgen"}),
+            &ctx,
+            &capture,
+            "/client/qgen?x=1",
+            json!({"events": ["*"], "scheme": "qgen"}),
         )
         .await;
         let secret = ep["secret"].as_str().unwrap();
         let mut order = order_body(Some("QG-\"1\""));
         order["item_summary"] = json!("Café ✓ \\ back\\slash 😀");
-        post_order(&server, &key, &order)
-            .await
-            .assert_status(StatusCode::CREATED);
-        let got = capture
-            .until(WITHIN, || deliver(&ctx), |r| !r.is_empty())
-            .await;
+        let got = order_delivered(&server, &ctx, &capture, &key, &order).await;
         let delivery = &got[0];
         assert_eq!(delivery.header("SignatureHeaderEndpoint"), "/client/qgen");
         assert!(
@@ -391,24 +419,31 @@ async fn qgen_deliveries_verify_with_the_seeds_javascript() {
 async fn qitech_deliveries_verify_with_the_seeds_python_jose_check() {
     with_app(|server, ctx| async move {
         let capture = Capture::start().await;
-        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-        let ep = given_an_endpoint(
+        let (token, key, ep) = given_a_subscribed_company(
             &server,
-            &token,
-            json!({"url": capture.url("/client_webhook_endpoint"), "events": ["order.created"], "scheme": "qitech"}),
+            &ctx,
+            &capture,
+            "/client_webhook_endpoint",
+            json!({"events": ["order.created"], "scheme": "qitech"}),
         )
         .await;
-        assert!(ep.get("secret").is_none(), "qitech endpoints are signed with our key");
+        assert!(
+            ep.get("secret").is_none(),
+            "qitech endpoints are signed with our key"
+        );
         let client_key = ep["client_key"].as_str().unwrap().to_string();
         let mut order = order_body(Some("QI-1"));
         order["customer_details"]["name"] = json!("Zoë 😀 \"quoted\"");
-        post_order(&server, &key, &order)
-            .await
-            .assert_status(StatusCode::CREATED);
-        let got = capture.until(WITHIN, || deliver(&ctx), |r| !r.is_empty()).await;
+        let got = order_delivered(&server, &ctx, &capture, &key, &order).await;
         let delivery = &got[0];
         assert_eq!(delivery.header("api-client-key"), client_key);
-        assert!(delivery.body_str().contains(r#""name": "Zo\u00eb \ud83d\ude00 \"quoted\"""#), "{}", delivery.body_str());
+        assert!(
+            delivery
+                .body_str()
+                .contains(r#""name": "Zo\u00eb \ud83d\ude00 \"quoted\"""#),
+            "{}",
+            delivery.body_str()
+        );
 
         let pem = server.get("/api/v1/webhook/public-key/").await;
         pem.assert_status_ok();
@@ -416,17 +451,29 @@ async fn qitech_deliveries_verify_with_the_seeds_python_jose_check() {
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
         if let Some(verdict) = receivers::qitech(&pem, "/client_webhook_endpoint", delivery).await {
             verdict.unwrap();
-            assert!(receivers::qitech(&pem, "/elsewhere", delivery).await.unwrap().is_err());
+            assert!(receivers::qitech(&pem, "/elsewhere", delivery)
+                .await
+                .unwrap()
+                .is_err());
         }
 
         let id = ep["id"].as_str().unwrap();
-        call(&server, &token, "GET", &format!("/api/v1/webhook/endpoints/{id}/secret/"), None)
-            .await
-            .assert_status(StatusCode::BAD_REQUEST);
+        call(
+            &server,
+            &token,
+            "GET",
+            &format!("/api/v1/webhook/endpoints/{id}/secret/"),
+            None,
+        )
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
         let jwks = server.get("/.well-known/jwks.json").await;
         jwks.assert_status_ok();
         let jwk = &jwks.json::<Value>()["keys"][0];
-        assert_eq!((&jwk["kty"], &jwk["crv"], &jwk["alg"]), (&json!("EC"), &json!("P-521"), &json!("ES512")));
+        assert_eq!(
+            (&jwk["kty"], &jwk["crv"], &jwk["alg"]),
+            (&json!("EC"), &json!("P-521"), &json!("ES512"))
+        );
     })
     .await;
 }
@@ -437,12 +484,12 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
         |s| s["event_retry_schedule_secs"] = json!("1,1,1"),
         |server, ctx| async move {
             let capture = Capture::scripted(&[500, 503], 200).await;
-            let (token, key) =
-                given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-            let ep = given_an_endpoint(
+            let (token, key, ep) = given_a_subscribed_company(
                 &server,
-                &token,
-                json!({"url": capture.url("/in"), "events": ["order.created"]}),
+                &ctx,
+                &capture,
+                "/in",
+                json!({"events": ["order.created"]}),
             )
             .await;
             post_order(&server, &key, &order_body(Some("R-1")))
@@ -514,11 +561,12 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
 async fn a_410_disables_the_endpoint_at_once_and_mails_the_company() {
     with_app(|server, ctx| async move {
         let capture = Capture::scripted(&[], 410).await;
-        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-        let ep = given_an_endpoint(
+        let (token, key, ep) = given_a_subscribed_company(
             &server,
-            &token,
-            json!({"url": capture.url("/gone"), "events": ["order.created"]}),
+            &ctx,
+            &capture,
+            "/gone",
+            json!({"events": ["order.created"]}),
         )
         .await;
         post_order(&server, &key, &order_body(Some("G-1")))
@@ -572,12 +620,12 @@ async fn an_endpoint_without_success_for_5_days_is_disabled_and_its_company_mail
         |s| s["event_retry_schedule_secs"] = json!(""),
         |server, ctx| async move {
             let capture = Capture::scripted(&[], 500).await;
-            let (token, key) =
-                given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-            let ep = given_an_endpoint(
+            let (token, key, ep) = given_a_subscribed_company(
                 &server,
-                &token,
-                json!({"url": capture.url("/down"), "events": ["order.created"]}),
+                &ctx,
+                &capture,
+                "/down",
+                json!({"events": ["order.created"]}),
             )
             .await;
             let pid: uuid::Uuid = ep["id"].as_str().unwrap().parse().unwrap();
@@ -656,22 +704,18 @@ async fn a_replay_and_a_recover_send_the_event_again() {
         |s| s["event_retry_schedule_secs"] = json!(""),
         |server, ctx| async move {
             let capture = Capture::scripted(&[500], 200).await;
-            let (token, key) =
-                given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-            let ep = given_an_endpoint(
+            let (token, key, ep) = given_a_subscribed_company(
                 &server,
-                &token,
-                json!({"url": capture.url("/in"), "events": ["order.created"]}),
+                &ctx,
+                &capture,
+                "/in",
+                json!({"events": ["order.created"]}),
             )
             .await;
             let id = ep["id"].as_str().unwrap();
             let before = chrono::Utc::now() - chrono::Duration::seconds(5);
-            post_order(&server, &key, &order_body(Some("RR-1")))
-                .await
-                .assert_status(StatusCode::CREATED);
-            let got = capture
-                .until(WITHIN, || deliver(&ctx), |r| !r.is_empty())
-                .await;
+            let got =
+                order_delivered(&server, &ctx, &capture, &key, &order_body(Some("RR-1"))).await;
             let event_id = got[0].event_id();
             deliver(&ctx).await;
             assert_eq!(
@@ -715,11 +759,12 @@ async fn a_replay_and_a_recover_send_the_event_again() {
 async fn during_the_grace_window_receivers_with_the_old_or_the_new_secret_both_verify() {
     with_app(|server, ctx| async move {
         let capture = Capture::start().await;
-        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
-        let ep = given_an_endpoint(
+        let (token, key, ep) = given_a_subscribed_company(
             &server,
-            &token,
-            json!({"url": capture.url("/in"), "events": ["order.created"]}),
+            &ctx,
+            &capture,
+            "/in",
+            json!({"events": ["order.created"]}),
         )
         .await;
         let old = ep["secret"].as_str().unwrap().to_string();
@@ -747,12 +792,7 @@ async fn during_the_grace_window_receivers_with_the_old_or_the_new_secret_both_v
         .await;
         assert_eq!(shown.json::<Value>()["secret"], new.as_str());
 
-        post_order(&server, &key, &order_body(Some("ROT-1")))
-            .await
-            .assert_status(StatusCode::CREATED);
-        let got = capture
-            .until(WITHIN, || deliver(&ctx), |r| !r.is_empty())
-            .await;
+        let got = order_delivered(&server, &ctx, &capture, &key, &order_body(Some("ROT-1"))).await;
         assert_eq!(
             got[0].header("webhook-signature").split(' ').count(),
             2,
