@@ -4,7 +4,7 @@ CARGO ?= cargo
 PORT ?= 5150
 export PORT
 
-.PHONY: run test test-pg check fmt admin bench build release
+.PHONY: run test test-pg check fmt admin bench build release tools
 
 ## run: migrate the embedded SQLite database and start the server on $PORT (default 5150)
 run:
@@ -19,6 +19,15 @@ test:
 test-pg:
 	DATABASE_URL=$${PG_URL:-postgres://postgres@127.0.0.1:5432/test} DB_MAX_CONNECTIONS=5 \
 		$(CARGO) test --workspace --all-targets -- --test-threads=$${TEST_THREADS:-4}
+
+## tools: what the tests run beside the server, into target/tools (never the user's Python):
+## a venv with tests/tools/requirements.txt. Safe to re-run; reinstalls only when the list changed.
+TOOLS := target/tools
+tools: $(TOOLS)/venv/.installed
+$(TOOLS)/venv/.installed: tests/tools/requirements.txt
+	python3 -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check -r tests/tools/requirements.txt
+	touch $@
 
 ## check: formatting and lints, warnings are errors
 check:

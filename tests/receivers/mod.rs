@@ -7,7 +7,7 @@
 //! The Python packages come from `tests/tools/requirements.txt`, installed
 //! into `target/tools/venv` (`make tools`); tests install nothing. Without
 //! them (or without Node) a verification is skipped with a notice locally
-//! and fails in CI.
+//! and fails in CI (`support::tools`).
 #![allow(dead_code)]
 
 use std::{
@@ -187,44 +187,8 @@ impl Capture {
     }
 }
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// Whether a missing tool fails (CI) or skips (a developer's machine).
-fn missing(tool: &str) -> Option<PathBuf> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{tool} is missing in CI: run `make tools` first"
-    );
-    eprintln!("SKIPPED a receiver check: {tool} is missing (run `make tools`)");
-    None
-}
-
-/// The tools venv's Python, with the receivers' packages.
-pub fn python() -> Option<PathBuf> {
-    let python = repo("target/tools/venv/bin/python");
-    if python.is_file() {
-        Some(python)
-    } else {
-        missing("target/tools/venv (tests/tools/requirements.txt)")
-    }
-}
-
-/// Node, for seed 000's JavaScript.
-pub fn node() -> Option<PathBuf> {
-    let found = std::process::Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
-        Some(PathBuf::from("node"))
-    } else {
-        missing("node")
-    }
-}
+use crate::support::tools::repo;
+pub use crate::support::tools::{node, python};
 
 /// Runs `program script args…` with `input` on stdin; returns (success, stdout, stderr).
 async fn run(

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod tools;
 pub use app::{with_app, with_app_settings};
 
 use axum::http::{HeaderName, HeaderValue};
