@@ -3,6 +3,7 @@
 use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{
     extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
@@ -13,6 +14,7 @@ use crate::{
     domain::{text, tracking::TrackingStatus},
     errors::{ApiError, ApiResult},
     models::orders::{self, ListQuery, Source},
+    openapi::ErrorBody,
     settings::AppSettings,
     views::{
         orders::{HistoryView, OrderDetailView, OrderView},
@@ -20,15 +22,29 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(list, detail, update))]
+pub struct Api;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// A tracking status (`PENDING`, `SHIPPED`, ...).
     status: Option<String>,
+    /// Search in the external id, the customer's name and e-mail (≤ 200 characters).
     q: Option<String>,
+    /// From 1.
     page: Option<String>,
+    /// 1 to 100, default 20.
     page_size: Option<String>,
 }
 
 /// `GET /orders/?status=&q=&page=&page_size=` → newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), params(ListParams),
+    responses(
+        (status = 200, description = "The company's orders, newest first", body = Page<OrderView>),
+        (status = 400, description = "Invalid filter or page", body = ErrorBody),
+    ))]
 async fn list(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
@@ -67,6 +83,11 @@ async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
 }
 
 /// `GET /orders/<id>/` → the order with its history; another company's → 404.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "The order id (UUID)")),
+    responses(
+        (status = 200, description = "The order with its history", body = OrderDetailView),
+        (status = 404, description = "No such order of this company", body = ErrorBody),
+    ))]
 async fn detail(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
@@ -77,7 +98,8 @@ async fn detail(
     detail_view(&ctx, &order).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrderStatusChange, example = json!({"tracking_status": "SHIPPED", "note": "Left the warehouse"}))]
 struct PatchBody {
     tracking_status: String,
     #[serde(default)]
@@ -85,6 +107,14 @@ struct PatchBody {
 }
 
 /// `PATCH /orders/<id>/` `{"tracking_status", "note"?}` → 200; 409 when refused.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "The order id (UUID)")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The order with its history", body = OrderDetailView),
+        (status = 400, description = "Invalid status or note", body = ErrorBody),
+        (status = 404, description = "No such order of this company", body = ErrorBody),
+        (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
+    ))]
 async fn update(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,

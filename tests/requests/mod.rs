@@ -4,6 +4,7 @@ mod customer_mail;
 mod errors;
 mod kyc;
 mod kyc_webhooks;
+mod openapi;
 mod order_webhook;
 mod orders;
 mod sessions;
