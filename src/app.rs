@@ -89,6 +89,7 @@ impl Hooks for App {
             .add_route(controllers::order_webhook::routes(ctx))
             .add_route(crate::metrics::routes())
             .add_route(crate::openapi::routes())
+            .add_route(controllers::static_files::routes())
     }
 
     /// loco's stack, with a panic answering our JSON error body, and without

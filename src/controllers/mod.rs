@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod order_webhook;
 pub mod orders;
 pub mod pagination;
+pub mod static_files;
 pub mod webhook_endpoints;
 pub mod webhook_secret;
 

@@ -170,3 +170,36 @@ async fn the_seed_order_example_is_accepted_as_documented() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_docs_page_and_its_vendored_viewer_are_served_offline() {
+    with_app(|server, _ctx| async move {
+        let page = server.get("/docs").await;
+        page.assert_status_ok();
+        assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+        let html = page.text();
+        for asset in [
+            "/static/docs/swagger-ui/swagger-ui.css",
+            "/static/docs/swagger-ui/swagger-ui-bundle.js",
+            "/static/docs/init.js",
+        ] {
+            assert!(html.contains(asset), "{asset}");
+            let res = server.get(asset).await;
+            res.assert_status_ok();
+            assert!(res.as_bytes().len() > 100, "{asset}");
+        }
+        assert!(!html.contains("http://") && !html.contains("https://"));
+        let init = server.get("/static/docs/init.js").await.text();
+        assert!(init.contains("/api/v1/openapi.json"));
+        server.get("/docs/").await.assert_status_ok();
+        server
+            .get("/static/docs/nothing.js")
+            .await
+            .assert_status(axum::http::StatusCode::NOT_FOUND);
+        server
+            .get("/static/../Cargo.toml")
+            .await
+            .assert_status(axum::http::StatusCode::NOT_FOUND);
+    })
+    .await;
+}
