@@ -90,6 +90,7 @@ impl Hooks for App {
             .add_route(crate::metrics::routes())
             .add_route(crate::openapi::routes())
             .add_route(controllers::static_files::routes())
+            .add_route(controllers::admin::routes())
     }
 
     /// loco's stack, with a panic answering our JSON error body, and without

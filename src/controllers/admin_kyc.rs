@@ -13,7 +13,7 @@ use crate::{
     domain::{kyc_status::KycAction, text},
     errors::{ApiError, ApiResult},
     models::{
-        kyc::{self, Actor, Decision},
+        kyc::{self, Actor, Decision, ReviewFilter},
         users,
     },
     openapi::ErrorBody,
@@ -54,7 +54,16 @@ async fn list(
 ) -> ApiResult {
     let status = optional_field("status", q.status.as_deref())?;
     let (page, size) = q.page.resolve()?;
-    let (count, rows) = kyc::Model::list_for_review(&ctx.db, status, page, size).await?;
+    let (count, rows) = kyc::Model::list_for_review(
+        &ctx.db,
+        ReviewFilter {
+            status,
+            manual_review: None,
+        },
+        page,
+        size,
+    )
+    .await?;
     let results = rows
         .iter()
         .map(|(k, u)| AdminKycView::new(k, u.as_ref()))

@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod kyc;
 pub mod orders;
+pub mod pages;
 pub mod webhook_endpoints;
 pub mod webhook_secret;
 

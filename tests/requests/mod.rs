@@ -1,3 +1,4 @@
+mod admin_console;
 mod auth;
 mod auth_limits;
 mod customer_mail;
