@@ -224,6 +224,30 @@ impl FromRequestParts<AppContext> for AdminSession {
     }
 }
 
+impl AdminSession {
+    /// Renders a console page: `locals` plus the signed-in admin and the
+    /// CSRF token its forms repeat.
+    ///
+    /// # Errors
+    /// An error page when the template fails.
+    pub fn page(self, template: &str, mut locals: Value) -> PageResult {
+        if let Some(map) = locals.as_object_mut() {
+            map.insert("admin".into(), Value::String(self.user.email));
+            map.insert("csrf".into(), Value::String(self.csrf));
+            map.insert("csrf_field".into(), Value::String(CSRF_FIELD.into()));
+        }
+        page(template, &locals, self.set_csrf)
+    }
+
+    /// Checks a form's CSRF field against the cookie.
+    ///
+    /// # Errors
+    /// A 403 page for a missing or wrong token.
+    pub fn check(&self, headers: &HeaderMap, submitted: Option<&str>) -> Result<(), PageError> {
+        check_csrf(headers, submitted)
+    }
+}
+
 /// 400 page for a form that could not be read.
 #[must_use]
 pub fn bad_form() -> PageError {

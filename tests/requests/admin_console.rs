@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-const ADMIN: &str = "admin@myorderfellow.test";
+pub(super) const ADMIN: &str = "admin@myorderfellow.test";
 
 /// The value of `name` in a response's `Set-Cookie` headers, and the whole header.
-fn set_cookie(res: &axum_test::TestResponse, name: &str) -> Option<(String, String)> {
+pub(super) fn set_cookie(res: &axum_test::TestResponse, name: &str) -> Option<(String, String)> {
     res.headers()
         .get_all("set-cookie")
         .iter()
@@ -23,16 +23,16 @@ fn set_cookie(res: &axum_test::TestResponse, name: &str) -> Option<(String, Stri
 }
 
 /// The hidden CSRF field's value in a page.
-fn csrf_in(html: &str) -> String {
+pub(super) fn csrf_in(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
     html[at..].split('"').next().unwrap().to_string()
 }
 
 /// A browser's cookie jar, as one `Cookie` header.
 #[derive(Default, Clone)]
-struct Browser {
-    csrf: String,
-    session: Option<String>,
+pub(super) struct Browser {
+    pub csrf: String,
+    pub session: Option<String>,
 }
 
 impl Browser {
@@ -44,11 +44,11 @@ impl Browser {
         c
     }
 
-    async fn get(&self, server: &TestServer, path: &str) -> axum_test::TestResponse {
+    pub async fn get(&self, server: &TestServer, path: &str) -> axum_test::TestResponse {
         server.get(path).add_header("cookie", self.cookie()).await
     }
 
-    async fn post(
+    pub async fn post(
         &self,
         server: &TestServer,
         path: &str,
@@ -94,7 +94,10 @@ async fn sign_in(
     (browser, res)
 }
 
-async fn given_a_signed_in_admin(server: &TestServer, ctx: &loco_rs::app::AppContext) -> Browser {
+pub(super) async fn given_a_signed_in_admin(
+    server: &TestServer,
+    ctx: &loco_rs::app::AppContext,
+) -> Browser {
     given_an_admin(server, ctx).await;
     let (browser, res) = sign_in(server, ADMIN, PASSWORD).await;
     res.assert_status(StatusCode::SEE_OTHER);
@@ -102,7 +105,7 @@ async fn given_a_signed_in_admin(server: &TestServer, ctx: &loco_rs::app::AppCon
     browser
 }
 
-fn is_html(res: &axum_test::TestResponse) -> bool {
+pub(super) fn is_html(res: &axum_test::TestResponse) -> bool {
     res.header("content-type")
         .to_str()
         .unwrap()

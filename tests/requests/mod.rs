@@ -1,4 +1,5 @@
 mod admin_console;
+mod admin_pages;
 mod auth;
 mod auth_limits;
 mod customer_mail;

@@ -5,7 +5,6 @@
 use axum::{
     extract::{rejection::FormRejection, State},
     http::HeaderMap,
-    response::Response,
     Form,
 };
 use loco_rs::prelude::AppContext;
@@ -16,7 +15,7 @@ use crate::{
     controllers::{
         extract::{optional_field, parse_pid, ApiPath, ApiQuery},
         pagination::PageParams,
-        web::{bad_form, check_csrf, page, see_other, AdminSession, PageResult, CSRF_FIELD},
+        web::{bad_form, see_other, AdminSession, PageResult},
     },
     domain::{kyc_status::KycAction, text},
     errors::ApiError,
@@ -27,11 +26,6 @@ use crate::{
         Page,
     },
 };
-
-/// `GET /admin/` → the queue.
-pub async fn home(_session: AdminSession) -> Response {
-    see_other("/admin/kyc")
-}
 
 #[derive(Deserialize)]
 pub struct QueueParams {
@@ -69,18 +63,14 @@ pub async fn queue(
         .map(|(k, u)| AdminKycView::new(k, u.as_ref()))
         .collect();
     let listing = Page::new(count, page_no, size, results);
-    page(
+    session.page(
         "admin/kyc_queue.html",
-        &json!({
-            "admin": session.user.email,
-            "csrf": session.csrf,
-            "csrf_field": CSRF_FIELD,
+        json!({
             "page": listing,
             "status": q.status.unwrap_or_default(),
             "manual": q.manual.unwrap_or_default(),
             "statuses": ["pending", "approved", "rejected", "suspended"],
         }),
-        session.set_csrf,
     )
 }
 
@@ -100,16 +90,12 @@ pub async fn detail(
         .iter()
         .map(AuditView::from)
         .collect();
-    page(
+    session.page(
         "admin/kyc_detail.html",
-        &json!({
-            "admin": session.user.email,
-            "csrf": session.csrf,
-            "csrf_field": CSRF_FIELD,
+        json!({
             "k": AdminKycView::new(&application, company.as_ref()),
             "audit": audit,
         }),
-        session.set_csrf,
     )
 }
 
@@ -133,7 +119,7 @@ async fn decide(
     action: KycAction,
 ) -> PageResult {
     let Form(form) = form.map_err(|_| bad_form())?;
-    check_csrf(headers, form.csrf.as_deref())?;
+    session.check(headers, form.csrf.as_deref())?;
     let ApiPath(id) = id?;
     let pid = parse_pid(&id)?;
     let decision = if action == KycAction::Approve {
