@@ -91,6 +91,7 @@ impl Hooks for App {
             .add_route(crate::openapi::routes())
             .add_route(controllers::static_files::routes())
             .add_route(controllers::admin::routes())
+            .add_route(controllers::dashboard::routes())
     }
 
     /// loco's stack, with a panic answering our JSON error body, and without

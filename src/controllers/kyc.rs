@@ -25,7 +25,7 @@ pub struct Api;
 
 #[derive(Deserialize, ToSchema)]
 #[schema(as = KycSubmission, example = json!({"business_name": "Acme Ltd", "registration_number": "RC-123456", "country": "NG", "business_address": "12 Marina Road, Lagos", "website": "https://acme.example", "contact_phone": "+2348123456789"}))]
-struct SubmitBody {
+pub(crate) struct SubmitBody {
     business_name: String,
     registration_number: String,
     country: String,

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod admin_kyc;
 pub mod auth;
+pub mod dashboard;
 pub mod extract;
 pub mod kyc;
 pub mod kyc_webhooks;
@@ -9,6 +10,7 @@ pub mod middleware;
 pub mod order_webhook;
 pub mod orders;
 pub mod pagination;
+pub mod sign_in;
 pub mod static_files;
 pub mod web;
 pub mod webhook_endpoints;

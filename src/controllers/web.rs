@@ -1,7 +1,9 @@
-//! What the browser pages (`/admin/`) share: the session cookie, the CSRF
+//! What the browser pages (`/admin/`, `/dashboard/`) share: the session cookie, the CSRF
 //! token, rendering a page, and the styled error page. A page never answers
 //! JSON: an error becomes an HTML page with the same status, and a missing
-//! or expired session a redirect to the sign-in page.
+//! or expired session a redirect to the sign-in page. Admins (`/admin/`)
+//! and businesses (`/dashboard/`) share all of it; a session of one side is
+//! refused by the other.
 //!
 //! The session cookie holds a login token (the API's JWT, same key, same
 //! lifetime, same revocation): signing out bumps the account's token
@@ -172,46 +174,68 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// A signed-in admin (session cookie), with the CSRF token for the page's
-/// forms. Without a valid session: a redirect to `/admin/login`; a business
-/// account's session: 403.
-pub struct AdminSession {
+/// A signed-in account of the page's side (session cookie): an admin for
+/// `/admin/` (`ADMIN`), a business for `/dashboard/`; with the CSRF token
+/// for the page's forms. Without a valid session: a redirect to the side's
+/// sign-in page; an account of the other side: 403.
+pub struct Session<const ADMIN: bool> {
     pub user: users::Model,
     pub csrf: String,
     /// Set when the CSRF cookie was missing: send it with the page.
     pub set_csrf: Option<HeaderValue>,
 }
 
+pub type AdminSession = Session<true>;
+pub type BusinessSession = Session<false>;
+
+/// The sign-in page of a side.
+#[must_use]
+pub const fn login_path(admin: bool) -> &'static str {
+    if admin {
+        "/admin/login"
+    } else {
+        "/dashboard/login"
+    }
+}
+
 /// Why a page's session was refused.
 pub enum SessionRejection {
-    SignIn,
+    SignIn(&'static str),
     Page(PageError),
 }
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::SignIn => see_other("/admin/login"),
+            Self::SignIn(to) => see_other(to),
             Self::Page(e) => e.into_response(),
         }
     }
 }
 
-impl FromRequestParts<AppContext> for AdminSession {
+impl<const ADMIN: bool> FromRequestParts<AppContext> for Session<ADMIN> {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         ctx: &AppContext,
     ) -> Result<Self, Self::Rejection> {
-        let raw = read_cookie(&parts.headers, SESSION_COOKIE).ok_or(SessionRejection::SignIn)?;
+        let sign_in = SessionRejection::SignIn(login_path(ADMIN));
+        let Some(raw) = read_cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(sign_in);
+        };
         let user = user_of_token(ctx, raw)
             .await
             .map_err(|e| SessionRejection::Page(PageError(e)))?
-            .ok_or(SessionRejection::SignIn)?;
-        if !user.is_admin() {
+            .ok_or(sign_in)?;
+        if user.is_admin() != ADMIN {
+            let error = if ADMIN {
+                "Admin access required"
+            } else {
+                "This dashboard is for business accounts"
+            };
             return Err(SessionRejection::Page(PageError(ApiError::Forbidden {
-                error: "Admin access required".into(),
+                error: error.into(),
                 message: None,
             })));
         }
@@ -224,15 +248,16 @@ impl FromRequestParts<AppContext> for AdminSession {
     }
 }
 
-impl AdminSession {
-    /// Renders a console page: `locals` plus the signed-in admin and the
-    /// CSRF token its forms repeat.
+impl<const ADMIN: bool> Session<ADMIN> {
+    /// Renders a page: `locals` plus the signed-in account (`admin` or
+    /// `business`: its e-mail) and the CSRF token its forms repeat.
     ///
     /// # Errors
     /// An error page when the template fails.
     pub fn page(self, template: &str, mut locals: Value) -> PageResult {
         if let Some(map) = locals.as_object_mut() {
-            map.insert("admin".into(), Value::String(self.user.email));
+            let who = if ADMIN { "admin" } else { "business" };
+            map.insert(who.into(), Value::String(self.user.email));
             map.insert("csrf".into(), Value::String(self.csrf));
             map.insert("csrf_field".into(), Value::String(CSRF_FIELD.into()));
         }

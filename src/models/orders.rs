@@ -451,6 +451,8 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
 pub enum Source {
     Webhook,
     Api,
+    /// The business dashboard's form.
+    Dashboard,
 }
 
 impl Source {
@@ -458,6 +460,7 @@ impl Source {
         match self {
             Self::Webhook => "webhook",
             Self::Api => "api",
+            Self::Dashboard => "dashboard",
         }
     }
 }

@@ -62,9 +62,9 @@ impl Browser {
     }
 }
 
-/// Opens the sign-in page: the CSRF cookie and field.
-async fn open_login(server: &TestServer) -> Browser {
-    let res = server.get("/admin/login").await;
+/// Opens a sign-in page: the CSRF cookie and field.
+pub(super) async fn open_login_at(server: &TestServer, path: &str) -> Browser {
+    let res = server.get(path).await;
     res.assert_status_ok();
     let (cookie, header) = set_cookie(&res, "of_csrf").expect("a CSRF cookie");
     assert!(header.contains("HttpOnly") && header.contains("SameSite=Strict"));
@@ -81,12 +81,22 @@ async fn sign_in(
     email: &str,
     password: &str,
 ) -> (Browser, axum_test::TestResponse) {
-    let mut browser = open_login(server).await;
+    sign_in_at(server, "/admin/login", email, password).await
+}
+
+/// Signs in at `path` (a sign-in page): the browser and the answer.
+pub(super) async fn sign_in_at(
+    server: &TestServer,
+    path: &str,
+    email: &str,
+    password: &str,
+) -> (Browser, axum_test::TestResponse) {
+    let mut browser = open_login_at(server, path).await;
     let csrf = browser.csrf.clone();
     let res = browser
         .post(
             server,
-            "/admin/login",
+            path,
             &[("email", email), ("password", password), ("csrf", &csrf)],
         )
         .await;

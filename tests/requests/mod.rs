@@ -3,6 +3,7 @@ mod admin_pages;
 mod auth;
 mod auth_limits;
 mod customer_mail;
+mod dashboard;
 mod errors;
 mod kyc;
 mod kyc_webhooks;

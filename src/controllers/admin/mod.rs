@@ -5,17 +5,21 @@ mod companies;
 mod kyc;
 mod orders;
 mod outbox;
-mod session;
 mod summary;
 
 use loco_rs::prelude::{get, post, Routes};
+
+use super::sign_in;
 
 pub fn routes() -> Routes {
     Routes::new()
         .prefix("/admin")
         .add("/", get(summary::show))
-        .add("/login", get(session::form).post(session::sign_in))
-        .add("/logout", post(session::sign_out))
+        .add(
+            "/login",
+            get(sign_in::form::<true>).post(sign_in::sign_in::<true>),
+        )
+        .add("/logout", post(sign_in::sign_out::<true>))
         .add("/kyc", get(kyc::queue))
         .add("/kyc/{id}", get(kyc::detail))
         .add("/kyc/{id}/approve", post(kyc::approve))

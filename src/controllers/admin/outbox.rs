@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::{
     controllers::{
-        admin::session::CsrfForm,
         extract::{ApiPath, ApiQuery},
         pagination::PageParams,
+        sign_in::CsrfForm,
         web::{bad_form, see_other, AdminSession, PageResult},
     },
     db::Readers,

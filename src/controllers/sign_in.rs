@@ -1,6 +1,8 @@
-//! Sign-in and sign-out of the admin console. Sign-in goes through the same
-//! model method, throttles and password hasher as `POST /api/v1/auth/login`;
-//! a business account is refused.
+//! Sign-in and sign-out of the browser pages, for both sides: `ADMIN` for
+//! the admin console (a business account is refused), not for the business
+//! dashboard (an admin account is refused). Sign-in goes through the same
+//! model method, throttles and password hasher as `POST /api/v1/auth/login`
+//! (so an unverified e-mail is refused too).
 
 use axum::{
     extract::{rejection::FormRejection, State},
@@ -15,8 +17,8 @@ use crate::{
     controllers::{
         extract::ClientAddr,
         web::{
-            check_csrf, cookie, csrf_token, page, see_other, AdminSession, PageError, PageResult,
-            CSRF_FIELD, SESSION_COOKIE,
+            check_csrf, cookie, csrf_token, login_path, page, see_other, PageError, PageResult,
+            Session, CSRF_FIELD, SESSION_COOKIE,
         },
     },
     domain::{email::Email, secret::Secret, token},
@@ -26,11 +28,22 @@ use crate::{
     settings::AppSettings,
 };
 
-/// `GET /admin/login`
-pub async fn form(State(ctx): State<AppContext>, headers: HeaderMap) -> PageResult {
+const fn side(admin: bool) -> (&'static str, &'static str) {
+    if admin {
+        ("admin/login.html", "/admin/kyc")
+    } else {
+        ("dashboard/login.html", "/dashboard/")
+    }
+}
+
+/// `GET /admin/login`, `GET /dashboard/login`
+pub async fn form<const ADMIN: bool>(
+    State(ctx): State<AppContext>,
+    headers: HeaderMap,
+) -> PageResult {
     let (csrf, set) = csrf_token(&ctx, &headers);
     page(
-        "admin/login.html",
+        side(ADMIN).0,
         &json!({"csrf": csrf, "csrf_field": CSRF_FIELD, "email": ""}),
         set,
     )
@@ -47,14 +60,20 @@ pub struct SignInForm {
 }
 
 /// The sign-in page again, with `error` above the form and the given status.
-fn refused(ctx: &AppContext, headers: &HeaderMap, email: &str, err: &ApiError) -> PageResult {
+fn refused(
+    admin: bool,
+    ctx: &AppContext,
+    headers: &HeaderMap,
+    email: &str,
+    err: &ApiError,
+) -> PageResult {
     let (csrf, set) = csrf_token(ctx, headers);
     let message = match err {
         ApiError::Internal(_) => "Internal server error".to_string(),
         other => other.to_string(),
     };
     let mut res = page(
-        "admin/login.html",
+        side(admin).0,
         &json!({"csrf": csrf, "csrf_field": CSRF_FIELD, "email": email, "error": message}),
         set,
     )?;
@@ -67,9 +86,10 @@ fn refused(ctx: &AppContext, headers: &HeaderMap, email: &str, err: &ApiError) -
     Ok(res)
 }
 
-/// `POST /admin/login` `email, password, csrf` → the session cookie and a
-/// redirect to the queue; the form again with 400, 401, 403 or 429.
-pub async fn sign_in(
+/// `POST /admin/login`, `POST /dashboard/login` `email, password, csrf` →
+/// the session cookie and a redirect to the side's first page; the form
+/// again with 400, 401, 403 or 429.
+pub async fn sign_in<const ADMIN: bool>(
     State(ctx): State<AppContext>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
@@ -79,20 +99,32 @@ pub async fn sign_in(
     check_csrf(&headers, form.csrf.as_deref())?;
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
-        Err(e) => return refused(&ctx, &headers, &form.email, &ApiError::BadRequest(e.0)),
+        Err(e) => {
+            return refused(
+                ADMIN,
+                &ctx,
+                &headers,
+                &form.email,
+                &ApiError::BadRequest(e.0),
+            )
+        }
     };
     let limits = Limiters::get(&ctx);
     let user = match users::Model::login(&ctx.db, &limits, &email, form.password, client).await {
-        Ok(u) if u.is_admin() => u,
+        Ok(u) if u.is_admin() == ADMIN => u,
         Ok(_) => {
+            let error = if ADMIN {
+                "This console is for admin accounts. Businesses sign in at /dashboard/."
+            } else {
+                "This dashboard is for business accounts. Admins sign in at /admin/."
+            };
             let refusal = ApiError::Forbidden {
-                error: "This console is for admin accounts. Businesses sign in at /dashboard/."
-                    .into(),
+                error: error.into(),
                 message: None,
             };
-            return refused(&ctx, &headers, &form.email, &refusal);
+            return refused(ADMIN, &ctx, &headers, &form.email, &refusal);
         }
-        Err(e) => return refused(&ctx, &headers, &form.email, &e),
+        Err(e) => return refused(ADMIN, &ctx, &headers, &form.email, &e),
     };
     let app = AppSettings::get(&ctx);
     let ttl = app.jwt_ttl.as_secs();
@@ -104,7 +136,7 @@ pub async fn sign_in(
         user.token_version,
     )
     .map_err(ApiError::internal)?;
-    let mut res = see_other("/admin/kyc");
+    let mut res = see_other(side(ADMIN).1);
     res.headers_mut().append(
         header::SET_COOKIE,
         cookie(&ctx, SESSION_COOKIE, &session, ttl),
@@ -118,10 +150,11 @@ pub struct CsrfForm {
     pub csrf: Option<String>,
 }
 
-/// `POST /admin/logout` → every session and token of the account ends.
-pub async fn sign_out(
+/// `POST /admin/logout`, `POST /dashboard/logout` → every session and token
+/// of the account ends.
+pub async fn sign_out<const ADMIN: bool>(
     State(ctx): State<AppContext>,
-    session: AdminSession,
+    session: Session<ADMIN>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> PageResult {
@@ -130,7 +163,7 @@ pub async fn sign_out(
     users::Model::revoke_tokens(&ctx.db, session.user.id)
         .await
         .map_err(PageError::from)?;
-    let mut res = see_other("/admin/login");
+    let mut res = see_other(login_path(ADMIN));
     res.headers_mut()
         .append(header::SET_COOKIE, cookie(&ctx, SESSION_COOKIE, "", 0));
     Ok(res)
