@@ -6,6 +6,7 @@ pub mod server;
 pub mod smtp_sink;
 
 mod accounts;
+mod browser;
 mod clients;
 mod crash;
 mod events;
