@@ -26,17 +26,46 @@ use crate::{
 #[openapi(paths(list, detail, update))]
 pub struct Api;
 
+/// `?status=&q=&page=&page_size=` of an order list: the API's, the admin
+/// console's search and the dashboard's.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ListParams {
+pub(crate) struct ListParams {
     /// A tracking status (`PENDING`, `SHIPPED`, ...).
-    status: Option<String>,
+    pub status: Option<String>,
     /// Search in the external id, the customer's name and e-mail (≤ 200 characters).
-    q: Option<String>,
+    pub q: Option<String>,
     /// From 1.
     page: Option<String>,
     /// 1 to 100, default 20.
     page_size: Option<String>,
+}
+
+impl ListParams {
+    /// The parsed query.
+    ///
+    /// # Errors
+    /// 400 naming the field for a bad status, search or page.
+    pub(crate) fn query(&self) -> Result<ListQuery, ApiError> {
+        let status = optional_field("status", self.status.as_deref())?;
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::field(
+                "q",
+                "Ensure this field has no more than 200 characters.",
+            ));
+        }
+        let (page, page_size) = PageParams {
+            page: self.page.clone(),
+            page_size: self.page_size.clone(),
+        }
+        .resolve()?;
+        Ok(ListQuery {
+            status,
+            q: self.q.clone(),
+            page,
+            page_size,
+        })
+    }
 }
 
 /// `GET /orders/?status=&q=&page=&page_size=` → newest first.
@@ -50,27 +79,10 @@ async fn list(
     CurrentUser(user): CurrentUser,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let status = optional_field("status", p.status.as_deref())?;
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::field(
-            "q",
-            "Ensure this field has no more than 200 characters.",
-        ));
-    }
-    let (page, page_size) = PageParams {
-        page: p.page,
-        page_size: p.page_size,
-    }
-    .resolve()?;
-    let query = ListQuery {
-        status,
-        q: p.q,
-        page,
-        page_size,
-    };
+    let query = p.query()?;
     let (count, rows) = orders::list_for_company(&Readers::get(&ctx), user.id, &query).await?;
     let results = rows.iter().map(OrderView::from).collect();
-    Ok(Json(Page::new(count, page, page_size, results)).into_response())
+    Ok(Json(Page::new(count, query.page, query.page_size, results)).into_response())
 }
 
 async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {

@@ -17,8 +17,8 @@ use crate::{
     controllers::{
         extract::ClientAddr,
         web::{
-            check_csrf, cookie, csrf_token, login_path, page, see_other, PageError, PageResult,
-            Session, CSRF_FIELD, SESSION_COOKIE,
+            check_csrf, cookie, csrf_token, login_path, page, see_other, side, PageError,
+            PageResult, Session, CSRF_FIELD, SESSION_COOKIE,
         },
     },
     domain::{email::Email, secret::Secret, token},
@@ -28,11 +28,12 @@ use crate::{
     settings::AppSettings,
 };
 
-const fn side(admin: bool) -> (&'static str, &'static str) {
+/// Where a signed-in account of the side lands.
+const fn landing(admin: bool) -> &'static str {
     if admin {
-        ("admin/login.html", "/admin/kyc")
+        "/admin/kyc"
     } else {
-        ("dashboard/login.html", "/dashboard/")
+        "/dashboard/"
     }
 }
 
@@ -43,8 +44,8 @@ pub async fn form<const ADMIN: bool>(
 ) -> PageResult {
     let (csrf, set) = csrf_token(&ctx, &headers);
     page(
-        side(ADMIN).0,
-        &json!({"csrf": csrf, "csrf_field": CSRF_FIELD, "email": ""}),
+        "login.html",
+        &json!({"side": side(ADMIN), "csrf": csrf, "csrf_field": CSRF_FIELD, "email": ""}),
         set,
     )
 }
@@ -73,8 +74,14 @@ fn refused(
         other => other.to_string(),
     };
     let mut res = page(
-        side(admin).0,
-        &json!({"csrf": csrf, "csrf_field": CSRF_FIELD, "email": email, "error": message}),
+        "login.html",
+        &json!({
+            "side": side(admin),
+            "csrf": csrf,
+            "csrf_field": CSRF_FIELD,
+            "email": email,
+            "error": message,
+        }),
         set,
     )?;
     *res.status_mut() = err.status();
@@ -136,7 +143,7 @@ pub async fn sign_in<const ADMIN: bool>(
         user.token_version,
     )
     .map_err(ApiError::internal)?;
-    let mut res = see_other(side(ADMIN).1);
+    let mut res = see_other(landing(ADMIN));
     res.headers_mut().append(
         header::SET_COOKIE,
         cookie(&ctx, SESSION_COOKIE, &session, ttl),

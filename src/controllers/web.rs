@@ -188,6 +188,16 @@ pub struct Session<const ADMIN: bool> {
 pub type AdminSession = Session<true>;
 pub type BusinessSession = Session<false>;
 
+/// A side's path segment, as the templates use it.
+#[must_use]
+pub const fn side(admin: bool) -> &'static str {
+    if admin {
+        "admin"
+    } else {
+        "dashboard"
+    }
+}
+
 /// The sign-in page of a side.
 #[must_use]
 pub const fn login_path(admin: bool) -> &'static str {
@@ -249,15 +259,15 @@ impl<const ADMIN: bool> FromRequestParts<AppContext> for Session<ADMIN> {
 }
 
 impl<const ADMIN: bool> Session<ADMIN> {
-    /// Renders a page: `locals` plus the signed-in account (`admin` or
-    /// `business`: its e-mail) and the CSRF token its forms repeat.
+    /// Renders a page: `locals` plus the side (`admin` or `dashboard`), the
+    /// signed-in account's e-mail (`who`) and the CSRF token its forms repeat.
     ///
     /// # Errors
     /// An error page when the template fails.
     pub fn page(self, template: &str, mut locals: Value) -> PageResult {
         if let Some(map) = locals.as_object_mut() {
-            let who = if ADMIN { "admin" } else { "business" };
-            map.insert(who.into(), Value::String(self.user.email));
+            map.insert("side".into(), Value::String(side(ADMIN).into()));
+            map.insert("who".into(), Value::String(self.user.email));
             map.insert("csrf".into(), Value::String(self.csrf));
             map.insert("csrf_field".into(), Value::String(CSRF_FIELD.into()));
         }

@@ -303,6 +303,15 @@ async fn rejecting_needs_a_reason_and_records_it() {
         assert!(page
             .text()
             .contains(r#"<span class="status rejected">rejected</span>"#));
+        let res = browser
+            .post(
+                &server,
+                &format!("/admin/kyc/{id}/delete"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        res.assert_status(StatusCode::NOT_FOUND);
+        assert!(is_html(&res));
         // Approving a rejected application is refused by the state machine.
         let res = browser
             .post(

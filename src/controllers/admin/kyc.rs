@@ -110,17 +110,24 @@ pub struct DecisionForm {
     resubmit_allowed: Option<String>,
 }
 
-async fn decide(
-    ctx: &AppContext,
-    session: &AdminSession,
-    headers: &HeaderMap,
-    id: Result<ApiPath<String>, ApiError>,
+/// `POST /admin/kyc/<id>/<approve|reject|suspend>` `csrf`, and for a
+/// rejection `reason, resubmit_allowed?`, for a suspension `reason`.
+pub async fn decide(
+    State(ctx): State<AppContext>,
+    session: AdminSession,
+    headers: HeaderMap,
+    path: Result<ApiPath<(String, String)>, ApiError>,
     form: Result<Form<DecisionForm>, FormRejection>,
-    action: KycAction,
 ) -> PageResult {
     let Form(form) = form.map_err(|_| bad_form())?;
-    session.check(headers, form.csrf.as_deref())?;
-    let ApiPath(id) = id?;
+    session.check(&headers, form.csrf.as_deref())?;
+    let ApiPath((id, action)) = path?;
+    let action = match action.as_str() {
+        "approve" => KycAction::Approve,
+        "reject" => KycAction::Reject,
+        "suspend" => KycAction::Suspend,
+        _ => return Err(ApiError::not_found().into()),
+    };
     let pid = parse_pid(&id)?;
     let decision = if action == KycAction::Approve {
         Decision::approve()
@@ -133,7 +140,7 @@ async fn decide(
             resubmit_allowed: form.resubmit_allowed.is_some(),
         }
     };
-    let app = AppSettings::get(ctx);
+    let app = AppSettings::get(&ctx);
     kyc::transition(
         &ctx.db,
         &app,
@@ -143,37 +150,4 @@ async fn decide(
     )
     .await?;
     Ok(see_other(&format!("/admin/kyc/{pid}")))
-}
-
-/// `POST /admin/kyc/<id>/approve` `csrf`
-pub async fn approve(
-    State(ctx): State<AppContext>,
-    session: AdminSession,
-    headers: HeaderMap,
-    id: Result<ApiPath<String>, ApiError>,
-    form: Result<Form<DecisionForm>, FormRejection>,
-) -> PageResult {
-    decide(&ctx, &session, &headers, id, form, KycAction::Approve).await
-}
-
-/// `POST /admin/kyc/<id>/reject` `csrf, reason, resubmit_allowed?`
-pub async fn reject(
-    State(ctx): State<AppContext>,
-    session: AdminSession,
-    headers: HeaderMap,
-    id: Result<ApiPath<String>, ApiError>,
-    form: Result<Form<DecisionForm>, FormRejection>,
-) -> PageResult {
-    decide(&ctx, &session, &headers, id, form, KycAction::Reject).await
-}
-
-/// `POST /admin/kyc/<id>/suspend` `csrf, reason`
-pub async fn suspend(
-    State(ctx): State<AppContext>,
-    session: AdminSession,
-    headers: HeaderMap,
-    id: Result<ApiPath<String>, ApiError>,
-    form: Result<Form<DecisionForm>, FormRejection>,
-) -> PageResult {
-    decide(&ctx, &session, &headers, id, form, KycAction::Suspend).await
 }

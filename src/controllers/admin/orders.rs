@@ -3,19 +3,18 @@
 
 use axum::extract::State;
 use loco_rs::prelude::AppContext;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{optional_field, parse_pid, ApiPath, ApiQuery},
-        pagination::PageParams,
+        extract::{parse_pid, ApiPath, ApiQuery},
+        orders::ListParams,
         web::{AdminSession, PageResult},
     },
     db::Readers,
     domain::tracking::TrackingStatus,
     errors::ApiError,
-    models::orders::{self, ListQuery},
+    models::orders,
     views::{
         auth::UserView,
         orders::{HistoryView, OrderView},
@@ -23,40 +22,20 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
-pub struct SearchParams {
-    q: Option<String>,
-    status: Option<String>,
-    #[serde(flatten)]
-    page: PageParams,
-}
-
 /// `GET /admin/orders?q=&status=&page=` → newest first.
 pub async fn search(
     State(ctx): State<AppContext>,
     session: AdminSession,
-    q: Result<ApiQuery<SearchParams>, ApiError>,
+    q: Result<ApiQuery<ListParams>, ApiError>,
 ) -> PageResult {
     let ApiQuery(p) = q?;
-    let status = optional_field("status", p.status.as_deref().filter(|s| !s.is_empty()))?;
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(
-            ApiError::field("q", "Ensure this field has no more than 200 characters.").into(),
-        );
-    }
-    let (page_no, size) = p.page.resolve()?;
-    let query = ListQuery {
-        status,
-        q: p.q.clone(),
-        page: page_no,
-        page_size: size,
-    };
+    let query = p.query()?;
     let (count, rows) = orders::search_all(&Readers::get(&ctx), &query).await?;
     let results: Vec<_> = rows.iter().map(OrderView::from).collect();
     session.page(
         "admin/orders.html",
         json!({
-            "page": Page::new(count, page_no, size, results),
+            "page": Page::new(count, query.page, query.page_size, results),
             "q": p.q.unwrap_or_default(),
             "status": p.status.unwrap_or_default(),
             "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),

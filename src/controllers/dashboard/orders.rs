@@ -11,25 +11,17 @@ use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{optional_field, parse_pid, ApiPath, ApiQuery},
-        pagination::PageParams,
+        extract::{parse_pid, ApiPath, ApiQuery},
+        orders::ListParams,
         web::{bad_form, see_other, BusinessSession, PageResult},
     },
     db::Readers,
     domain::{text, tracking::TrackingStatus},
     errors::ApiError,
-    models::orders::{self, ListQuery, Source},
+    models::orders::{self, Source},
     settings::AppSettings,
     views::{orders::OrderView, Page},
 };
-
-#[derive(Deserialize)]
-pub struct ListParams {
-    q: Option<String>,
-    status: Option<String>,
-    #[serde(flatten)]
-    page: PageParams,
-}
 
 /// `GET /dashboard/orders?q=&status=&page=` → newest first.
 pub async fn list(
@@ -38,26 +30,14 @@ pub async fn list(
     q: Result<ApiQuery<ListParams>, ApiError>,
 ) -> PageResult {
     let ApiQuery(p) = q?;
-    let status = optional_field("status", p.status.as_deref().filter(|s| !s.is_empty()))?;
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(
-            ApiError::field("q", "Ensure this field has no more than 200 characters.").into(),
-        );
-    }
-    let (page_no, size) = p.page.resolve()?;
-    let query = ListQuery {
-        status,
-        q: p.q.clone(),
-        page: page_no,
-        page_size: size,
-    };
+    let query = p.query()?;
     let (count, rows) =
         orders::list_for_company(&Readers::get(&ctx), session.user.id, &query).await?;
     let results: Vec<_> = rows.iter().map(OrderView::from).collect();
     session.page(
         "dashboard/orders.html",
         json!({
-            "page": Page::new(count, page_no, size, results),
+            "page": Page::new(count, query.page, query.page_size, results),
             "q": p.q.unwrap_or_default(),
             "status": p.status.unwrap_or_default(),
             "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
