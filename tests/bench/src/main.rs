@@ -12,6 +12,7 @@
 #[path = "../../e2e/company.rs"]
 mod company;
 mod load;
+mod pg;
 mod receiver;
 mod report;
 #[allow(dead_code)]
@@ -46,6 +47,17 @@ struct Args {
     /// The project folder holding `config/` (the server's working directory).
     #[arg(long, default_value = ".")]
     workdir: PathBuf,
+    /// `sqlite` (a fresh file in a temp dir) or `postgres` (a fresh database
+    /// on `--pg-url`, dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// The PostgreSQL server for `--db postgres`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pg_url: String,
+    /// Onboard a company, print the intake URL and its key, and keep the
+    /// server up until interrupted (for `../shared/perf/compare.sh`).
+    #[arg(long)]
+    hold: bool,
 }
 
 /// The runs, in order: keep-alive at 16 and 64, then 64 with a new
@@ -88,20 +100,22 @@ async fn bench(args: Args) -> Result<bool, String> {
     }
     let duration = Duration::from_secs(args.duration.max(1));
 
-    let server = ServerProcess::try_start_binary(
-        &server_bin,
-        &workdir,
-        &[
-            ("ORDER_RATE_LIMIT_PER_SEC", "0"),
-            // The events run's receiver listens on 127.0.0.1.
-            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
-        ],
-    )
-    .await?;
+    let database = pg::Database::for_bench(&args.db, &args.pg_url)?;
+    let mut env = vec![
+        ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+        // The events run's receiver listens on 127.0.0.1.
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+    ];
+    if let Some(url) = database.url() {
+        env.push(("DATABASE_URL", url));
+        env.push(("DB_MAX_CONNECTIONS", "10"));
+    }
+    let server = ServerProcess::try_start_binary(&server_bin, &workdir, &env).await?;
     println!(
-        "server: {} (pid {}), SQLite in a temp dir, {}s per run",
+        "server: {} (pid {}), {}, {}s per run",
         server_bin.display(),
         server.pid().unwrap_or_default(),
+        database.describe(),
         duration.as_secs()
     );
 
@@ -127,6 +141,16 @@ async fn bench(args: Args) -> Result<bool, String> {
         "company approved and secret fetched in {:.1}s\n",
         onboarding.elapsed().as_secs_f64()
     );
+    if args.hold {
+        println!(
+            "URL={}/api/v1/webhooks/orders/\nKEY={}\nPID={}\nholding until interrupted…",
+            server.base_url(),
+            company.secret_key,
+            server.pid().unwrap_or_default()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(true);
+    }
 
     let mut rows = Vec::new();
     let (mut created, mut errors) = (0u64, 0u64);
