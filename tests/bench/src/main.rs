@@ -156,6 +156,7 @@ async fn bench(args: Args) -> Result<bool, String> {
     let (mut created, mut errors) = (0u64, 0u64);
     for (mode, concurrency) in PLAN {
         println!("running {} at concurrency {concurrency}…", mode.label());
+        let before = Probe::take(&http, &server).await;
         let outcome = load::run(
             &server.base_url(),
             &company.secret_key,
@@ -169,9 +170,18 @@ async fn bench(args: Args) -> Result<bool, String> {
         for error in &outcome.first_errors {
             println!("  error: {error}");
         }
-        rows.push(row(mode.label(), concurrency, &outcome, &server));
+        let after = Probe::take(&http, &server).await;
+        rows.push(row(
+            database.kind(),
+            mode.label(),
+            concurrency,
+            &outcome,
+            &server,
+            &before,
+            &after,
+        ));
     }
-    let events = events_run(&http, &server, &company, duration).await?;
+    let events = events_run(&http, &server, database.kind(), &company, duration).await?;
     created += events.row_created;
     errors += events.row.errors;
     let without = rows
@@ -205,9 +215,49 @@ async fn bench(args: Args) -> Result<bool, String> {
     Ok(consistent && errors == 0)
 }
 
-/// One line of the table for a run, with the server's memory now.
-fn row(mode: &str, concurrency: usize, outcome: &load::Outcome, server: &ServerProcess) -> Row {
+/// What the server had used and queued before a run.
+struct Probe {
+    cpu: Option<Duration>,
+    outbox: Option<u64>,
+    at: Instant,
+}
+
+impl Probe {
+    async fn take(http: &reqwest::Client, server: &ServerProcess) -> Self {
+        Self {
+            cpu: report::cpu_time(server.pid()),
+            outbox: receiver::gauge(http, &server.base_url(), "outbox_pending")
+                .await
+                .ok(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// One line of the table for a run: the load's figures, the server's memory
+/// now, its CPU per accepted order, and the mail it sent meanwhile (every
+/// accepted order queues one confirmation).
+fn row(
+    db: &'static str,
+    mode: &str,
+    concurrency: usize,
+    outcome: &load::Outcome,
+    server: &ServerProcess,
+    before: &Probe,
+    after: &Probe,
+) -> Row {
+    let secs = after.at.duration_since(before.at).as_secs_f64().max(1e-3);
+    let mail_per_sec = before.outbox.zip(after.outbox).map(|(b, a)| {
+        let sent = (b + outcome.created).saturating_sub(a);
+        sent as f64 / secs
+    });
+    let cpu_ms_per_order = before
+        .cpu
+        .zip(after.cpu)
+        .filter(|_| outcome.created > 0)
+        .map(|(b, a)| a.saturating_sub(b).as_secs_f64() * 1000.0 / outcome.created as f64);
     Row {
+        db,
         mode: mode.to_string(),
         concurrency,
         orders_per_sec: outcome.orders_per_sec(),
@@ -215,7 +265,10 @@ fn row(mode: &str, concurrency: usize, outcome: &load::Outcome, server: &ServerP
         p99_ms: outcome.latency_ms(0.99),
         p999_ms: outcome.latency_ms(0.999),
         errors: outcome.errors,
+        mail_per_sec,
+        outbox_pending: after.outbox,
         memory: Memory::of_process(server.pid()),
+        cpu_ms_per_order,
     }
 }
 
@@ -238,6 +291,7 @@ struct EventsRun {
 async fn events_run(
     http: &reqwest::Client,
     server: &ServerProcess,
+    db: &'static str,
     company: &company::Company,
     duration: Duration,
 ) -> Result<EventsRun, String> {
@@ -261,6 +315,7 @@ async fn events_run(
         Duration::from_secs(1),
         Arc::clone(&stop),
     ));
+    let before = Probe::take(http, server).await;
     let outcome = load::run(
         &server.base_url(),
         &company.secret_key,
@@ -269,6 +324,7 @@ async fn events_run(
         duration,
     )
     .await?;
+    let after = Probe::take(http, server).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let pending = sampler.await.map_err(|e| format!("sampler: {e}"))?;
     let drained = receiver::drained(http, &server.base_url(), Duration::from_secs(120)).await?;
@@ -277,10 +333,13 @@ async fn events_run(
     }
     Ok(EventsRun {
         row: row(
+            db,
             "keep-alive + endpoint",
             EVENTS_CONCURRENCY,
             &outcome,
             server,
+            &before,
+            &after,
         ),
         row_created: outcome.created,
         pending,
