@@ -70,6 +70,8 @@ async fn fuzz(st: &PathBuf, server: &ServerProcess, who: &str, token: &str, extr
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        // Its cache goes where it runs: under target/, not into the repository.
+        .current_dir(report_dir())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
