@@ -166,6 +166,8 @@ async fn a_business_moves_its_own_orders_and_only_its_own() {
         let list = browser.get(&server, "/dashboard/orders?q=shop-7").await;
         list.assert_status_ok();
         assert!(list.text().contains("SHOP-7"));
+        let form = format!(r#"action="/dashboard/orders/{order_id}/status""#);
+        assert!(list.text().contains(&form), "a status form per order");
         let csrf = browser.csrf.clone();
         let path = format!("/dashboard/orders/{order_id}/status");
         let res = browser

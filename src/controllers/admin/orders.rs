@@ -33,7 +33,7 @@ pub async fn search(
     let (count, rows) = orders::search_all(&Readers::get(&ctx), &query).await?;
     let results: Vec<_> = rows.iter().map(OrderView::from).collect();
     session.page(
-        "admin/orders.html",
+        "orders.html",
         json!({
             "page": Page::new(count, query.page, query.page_size, results),
             "q": p.q.unwrap_or_default(),

@@ -35,7 +35,7 @@ pub async fn list(
         orders::list_for_company(&Readers::get(&ctx), session.user.id, &query).await?;
     let results: Vec<_> = rows.iter().map(OrderView::from).collect();
     session.page(
-        "dashboard/orders.html",
+        "orders.html",
         json!({
             "page": Page::new(count, query.page, query.page_size, results),
             "q": p.q.unwrap_or_default(),
