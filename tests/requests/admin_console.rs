@@ -388,3 +388,37 @@ async fn user_data_is_escaped_and_errors_are_pages() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_expired_session_goes_back_to_sign_in() {
+    with_app(|server, ctx| async move {
+        let browser = given_a_signed_in_admin(&server, &ctx).await;
+        let admin = order_fellow::models::users::Model::find_by_email(
+            &ctx.db,
+            &order_fellow::domain::email::Email::parse(ADMIN).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let app = order_fellow::settings::AppSettings::get(&ctx);
+        // Issued an hour ago for ten minutes: expired, with no waiting.
+        let expired = order_fellow::domain::token::issue_at(
+            &app.token_key(),
+            chrono::Utc::now().timestamp() - 3600,
+            600,
+            admin.pid,
+            &admin.role,
+            admin.token_version,
+        )
+        .unwrap();
+        let stale = Browser {
+            session: Some(expired),
+            ..browser.clone()
+        };
+        let res = stale.get(&server, "/admin/kyc").await;
+        res.assert_status(StatusCode::SEE_OTHER);
+        assert_eq!(res.header("location"), "/admin/login");
+        browser.get(&server, "/admin/kyc").await.assert_status_ok();
+    })
+    .await;
+}
