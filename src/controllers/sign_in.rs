@@ -42,7 +42,7 @@ pub async fn form<const ADMIN: bool>(
     State(ctx): State<AppContext>,
     headers: HeaderMap,
 ) -> PageResult {
-    let (csrf, set) = csrf_token(&ctx, &headers);
+    let (csrf, set) = csrf_token(&ctx, &headers)?;
     page(
         "login.html",
         &json!({"side": side(ADMIN), "csrf": csrf, "csrf_field": CSRF_FIELD, "email": ""}),
@@ -68,7 +68,7 @@ fn refused(
     email: &str,
     err: &ApiError,
 ) -> PageResult {
-    let (csrf, set) = csrf_token(ctx, headers);
+    let (csrf, set) = csrf_token(ctx, headers)?;
     let message = match err {
         ApiError::Internal(_) => "Internal server error".to_string(),
         other => other.to_string(),
@@ -146,7 +146,7 @@ pub async fn sign_in<const ADMIN: bool>(
     let mut res = see_other(landing(ADMIN));
     res.headers_mut().append(
         header::SET_COOKIE,
-        cookie(&ctx, SESSION_COOKIE, &session, ttl),
+        cookie(&ctx, SESSION_COOKIE, &session, ttl)?,
     );
     Ok(res)
 }
@@ -172,6 +172,6 @@ pub async fn sign_out<const ADMIN: bool>(
         .map_err(PageError::from)?;
     let mut res = see_other(login_path(ADMIN));
     res.headers_mut()
-        .append(header::SET_COOKIE, cookie(&ctx, SESSION_COOKIE, "", 0));
+        .append(header::SET_COOKIE, cookie(&ctx, SESSION_COOKIE, "", 0)?);
     Ok(res)
 }

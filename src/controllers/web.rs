@@ -31,8 +31,16 @@ pub const CSRF_FIELD: &str = "csrf";
 
 /// A `Set-Cookie` value: `HttpOnly; SameSite=Strict; Path=/`, `Secure`
 /// outside development, expiring after `max_age` seconds (0 deletes it).
-#[must_use]
-pub fn cookie(ctx: &AppContext, name: &str, value: &str, max_age: u64) -> HeaderValue {
+///
+/// # Errors
+/// An internal error for a value a header cannot hold (ours are hex or JWT
+/// characters, so this would be a bug).
+pub fn cookie(
+    ctx: &AppContext,
+    name: &str,
+    value: &str,
+    max_age: u64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if ctx.environment == Environment::Development {
         ""
     } else {
@@ -40,8 +48,8 @@ pub fn cookie(ctx: &AppContext, name: &str, value: &str, max_age: u64) -> Header
     };
     let text =
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
-    // Names are constants and values hex or JWT characters: always valid.
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&text)
+        .map_err(|_| ApiError::invariant(format!("cookie {name}: not a header value")))
 }
 
 /// The value of the cookie `name`, if the request carries it.
@@ -59,16 +67,21 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The request's CSRF token, or a new one (with the cookie that sets it).
-#[must_use]
-pub fn csrf_token(ctx: &AppContext, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+///
+/// # Errors
+/// As [`cookie`].
+pub fn csrf_token(
+    ctx: &AppContext,
+    headers: &HeaderMap,
+) -> Result<(String, Option<HeaderValue>), ApiError> {
     match read_cookie(headers, CSRF_COOKIE) {
         Some(token) if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            (token.to_string(), None)
+            Ok((token.to_string(), None))
         }
         _ => {
             let token = hex::encode(rand::random::<[u8; 32]>());
-            let set = cookie(ctx, CSRF_COOKIE, &token, 60 * 60 * 24);
-            (token, Some(set))
+            let set = cookie(ctx, CSRF_COOKIE, &token, 60 * 60 * 24)?;
+            Ok((token, Some(set)))
         }
     }
 }
@@ -249,7 +262,8 @@ impl<const ADMIN: bool> FromRequestParts<AppContext> for Session<ADMIN> {
                 message: None,
             })));
         }
-        let (csrf, set_csrf) = csrf_token(ctx, &parts.headers);
+        let (csrf, set_csrf) =
+            csrf_token(ctx, &parts.headers).map_err(|e| SessionRejection::Page(PageError(e)))?;
         Ok(Self {
             user,
             csrf,
