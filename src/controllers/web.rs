@@ -178,7 +178,11 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         "title": status.canonical_reason().unwrap_or("Error"),
         "message": message,
     });
-    let html = pages::render("error.html", &locals).unwrap_or_else(|_| message.to_string());
+    // The page that reports errors must not fail itself: plain text then.
+    let html = pages::render("error.html", &locals).unwrap_or_else(|e| {
+        tracing::error!(error = %e.describe(), "error page template failed");
+        message.to_string()
+    });
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
