@@ -88,6 +88,10 @@ impl Hooks for App {
             .add_route(controllers::orders::routes())
             .add_route(controllers::order_webhook::routes(ctx))
             .add_route(crate::metrics::routes())
+            .add_route(crate::openapi::routes())
+            .add_route(controllers::static_files::routes())
+            .add_route(controllers::admin::routes())
+            .add_route(controllers::dashboard::routes())
     }
 
     /// loco's stack, with a panic answering our JSON error body, and without

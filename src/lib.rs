@@ -7,6 +7,7 @@ pub mod limits;
 pub mod mailers;
 pub mod metrics;
 pub mod models;
+pub mod openapi;
 pub mod settings;
 pub mod tasks;
 pub mod views;

@@ -83,6 +83,25 @@ pub fn routes() -> Routes {
     Routes::new().add("/metrics", get(render))
 }
 
+/// `orders_rejected_total` by reason since the process started (the admin
+/// console's summary), from the same recorder `/metrics` renders.
+#[must_use]
+pub fn refusals_by_reason() -> Vec<(String, u64)> {
+    handle()
+        .render()
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("orders_rejected_total{")?;
+            let (labels, value) = rest.split_once("} ")?;
+            let reason = labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("reason=\""))?
+                .trim_end_matches('"');
+            Some((reason.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// `GET /metrics`: Prometheus text format. When `METRICS_TOKEN` is set, a
 /// matching `Authorization: Bearer` header is required.
 pub async fn render(

@@ -3,6 +3,7 @@
 use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{
     extract::{optional_field, parse_pid, AdminUser, ApiJson, ApiPath, ApiQuery},
@@ -12,15 +13,20 @@ use crate::{
     domain::{kyc_status::KycAction, text},
     errors::{ApiError, ApiResult},
     models::{
-        kyc::{self, Actor, Decision},
+        kyc::{self, Actor, Decision, ReviewFilter},
         users,
     },
+    openapi::ErrorBody,
     settings::AppSettings,
     views::{
         kyc::{AdminKycView, AuditView},
         Page,
     },
 };
+
+#[derive(OpenApi)]
+#[openapi(paths(list, detail, audit, approve, reject, suspend))]
+pub struct Api;
 
 #[derive(Deserialize)]
 struct ListParams {
@@ -30,6 +36,17 @@ struct ListParams {
 }
 
 /// `GET /admin/kyc/?status=&page=&page_size=` → oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/kyc", tag = "admin", security(("bearer" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "pending, approved, rejected or suspended"),
+        ("page" = Option<String>, Query, description = "From 1"),
+        ("page_size" = Option<String>, Query, description = "1 to 100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "Applications, oldest first", body = Page<AdminKycView>),
+        (status = 400, description = "Invalid filter or page", body = ErrorBody),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+    ))]
 async fn list(
     State(ctx): State<AppContext>,
     _admin: AdminUser,
@@ -37,7 +54,16 @@ async fn list(
 ) -> ApiResult {
     let status = optional_field("status", q.status.as_deref())?;
     let (page, size) = q.page.resolve()?;
-    let (count, rows) = kyc::Model::list_for_review(&ctx.db, status, page, size).await?;
+    let (count, rows) = kyc::Model::list_for_review(
+        &ctx.db,
+        ReviewFilter {
+            status,
+            manual_review: None,
+        },
+        page,
+        size,
+    )
+    .await?;
     let results = rows
         .iter()
         .map(|(k, u)| AdminKycView::new(k, u.as_ref()))
@@ -52,6 +78,12 @@ async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users
 }
 
 /// `GET /admin/kyc/<id>/`
+#[utoipa::path(get, path = "/api/v1/admin/kyc/{id}", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The application id (UUID)")),
+    responses(
+        (status = 200, description = "The application and its company", body = AdminKycView),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+        (status = 404, description = "No such application", body = ErrorBody),
+    ))]
 async fn detail(
     State(ctx): State<AppContext>,
     _admin: AdminUser,
@@ -62,6 +94,12 @@ async fn detail(
 }
 
 /// `GET /admin/kyc/<id>/audit/`
+#[utoipa::path(get, path = "/api/v1/admin/kyc/{id}/audit", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The application id (UUID)")),
+    responses(
+        (status = 200, description = "The application's status changes, oldest first", body = Vec<AuditView>),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+        (status = 404, description = "No such application", body = ErrorBody),
+    ))]
 async fn audit(
     State(ctx): State<AppContext>,
     _admin: AdminUser,
@@ -72,7 +110,8 @@ async fn audit(
     Ok(Json(rows.iter().map(AuditView::from).collect::<Vec<_>>()).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = KycDecision, example = json!({"reason": "The registration number does not match the registry.", "resubmit_allowed": true}))]
 struct ReasonBody {
     reason: String,
     #[serde(default)]
@@ -93,6 +132,13 @@ async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Deci
 }
 
 /// `POST /admin/kyc/<id>/approve/`
+#[utoipa::path(post, path = "/api/v1/admin/kyc/{id}/approve", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The application id (UUID)")),
+    responses(
+        (status = 200, description = "Approved: the company's webhook secret is issued", body = AdminKycView),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 409, description = "Not allowed from the current status", body = ErrorBody),
+    ))]
 async fn approve(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
@@ -113,6 +159,14 @@ impl ReasonBody {
 }
 
 /// `POST /admin/kyc/<id>/reject/` `{"reason", "resubmit_allowed"?}`
+#[utoipa::path(post, path = "/api/v1/admin/kyc/{id}/reject", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The application id (UUID)")), request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Rejected with a reason (resubmission allowed unless `resubmit_allowed` is false)", body = AdminKycView),
+        (status = 400, description = "Missing or invalid reason", body = ErrorBody),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 409, description = "Not allowed from the current status", body = ErrorBody),
+    ))]
 async fn reject(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
@@ -123,6 +177,14 @@ async fn reject(
 }
 
 /// `POST /admin/kyc/<id>/suspend/` `{"reason"}`: the company's secret stops working at once.
+#[utoipa::path(post, path = "/api/v1/admin/kyc/{id}/suspend", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The application id (UUID)")), request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Suspended with a reason: the company's secret stops working at once", body = AdminKycView),
+        (status = 400, description = "Missing or invalid reason", body = ErrorBody),
+        (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 409, description = "Not allowed from the current status", body = ErrorBody),
+    ))]
 async fn suspend(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::extract::{ApiJson, ClientAddr, CurrentUser};
 use crate::{
@@ -12,6 +13,7 @@ use crate::{
     errors::{ApiError, ApiResult, FieldCheck},
     limits::Limiters,
     models::users::{self, Registration, INVALID_CODE},
+    openapi::ErrorBody,
     settings::AppSettings,
     views::{
         auth::{LoginView, UserView},
@@ -19,7 +21,20 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(
+    register,
+    verify_email,
+    resend_otp,
+    login,
+    me,
+    logout,
+    forgot_password,
+    reset_password
+))]
+pub struct Api;
+
+#[derive(Deserialize, ToSchema)]
 struct RegisterBody {
     email: String,
     password: String,
@@ -53,6 +68,14 @@ const REGISTERED: MessageView = MessageView {
 
 /// `POST /register/` → 201, identical whether or not the address had an
 /// account; 429 past the client address's sign-up budget.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registration received (the same answer whether or not the address had an account)", body = MessageView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
+        (status = 503, description = "Service busy", body = ErrorBody),
+    ))]
 async fn register(
     State(ctx): State<AppContext>,
     ClientAddr(client): ClientAddr,
@@ -65,7 +88,7 @@ async fn register(
     Ok((StatusCode::CREATED, Json(REGISTERED)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct VerifyBody {
     email: String,
     otp: String,
@@ -81,6 +104,13 @@ fn email_and_code(email: &str, otp: &str) -> Result<(Email, OtpCode), ApiError> 
 }
 
 /// `POST /verify-email/` → 200, or 400 for a wrong, expired, used or dead code.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "E-mail verified", body = MessageView),
+        (status = 400, description = "Wrong, expired, used or dead code", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    ))]
 async fn verify_email(
     State(ctx): State<AppContext>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -93,7 +123,7 @@ async fn verify_email(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EmailBody {
     email: String,
 }
@@ -119,6 +149,13 @@ fn accepted(message: &'static str) -> ApiResult {
 
 /// `POST /resend-otp/` → 202 for any address; 429 past the client address's
 /// sign-up budget.
+#[utoipa::path(post, path = "/api/v1/auth/resend-otp", tag = "auth", request_body = EmailBody,
+    responses(
+        (status = 202, description = "A new code is on its way if the account exists and is unverified", body = MessageView),
+        (status = 400, description = "Invalid e-mail", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+    ))]
 async fn resend_otp(
     State(ctx): State<AppContext>,
     ClientAddr(client): ClientAddr,
@@ -129,14 +166,25 @@ async fn resend_otp(
     accepted("If the account exists and is not verified yet, a new code is on its way.")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginBody {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret<String>,
 }
 
 /// `POST /login/` → 200 with a JWT; 401, 403 (unverified), 429 (throttled)
 /// or 503 (busy).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "A JWT and the account", body = LoginView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Wrong e-mail or password", body = ErrorBody, example = json!({"error": "Invalid email or password"})),
+        (status = 403, description = "E-mail not verified yet", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many failed logins", body = ErrorBody),
+        (status = 503, description = "Service busy", body = ErrorBody),
+    ))]
 async fn login(
     State(ctx): State<AppContext>,
     ClientAddr(client): ClientAddr,
@@ -162,11 +210,15 @@ async fn login(
 }
 
 /// `GET /me/` → the account behind the token.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The account behind the token", body = UserView)))]
 async fn me(CurrentUser(user): CurrentUser) -> ApiResult {
     Ok(Json(UserView::from(&user)).into_response())
 }
 
 /// `POST /logout/` → 204; every token of the account stops working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Every token of the account stopped working")))]
 async fn logout(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
     users::Model::revoke_tokens(&ctx.db, user.id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -174,6 +226,13 @@ async fn logout(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -
 
 /// `POST /forgot-password/` → 202 for any address; 429 past the client
 /// address's sign-up budget.
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = EmailBody,
+    responses(
+        (status = 202, description = "A reset code is on its way if the account exists", body = MessageView),
+        (status = 400, description = "Invalid e-mail", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+    ))]
 async fn forgot_password(
     State(ctx): State<AppContext>,
     ClientAddr(client): ClientAddr,
@@ -184,7 +243,7 @@ async fn forgot_password(
     accepted("If the account exists, a password reset code is on its way.")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetBody {
     email: String,
     otp: String,
@@ -192,6 +251,14 @@ struct ResetBody {
 }
 
 /// `POST /reset-password/` → 200; every earlier token stops working.
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetBody,
+    responses(
+        (status = 200, description = "Password reset; earlier tokens stopped working", body = MessageView),
+        (status = 400, description = "Invalid password or code", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+        (status = 503, description = "Service busy", body = ErrorBody),
+    ))]
 async fn reset_password(
     State(ctx): State<AppContext>,
     ApiJson(body): ApiJson<ResetBody>,

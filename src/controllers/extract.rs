@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     db::Readers,
     domain::{token, DomainError},
-    errors::{ApiError, FieldErrors},
+    errors::{ApiError, ApiResult, FieldErrors},
     models::users,
     settings::{AppSettings, TrustedProxies},
 };
@@ -230,14 +230,25 @@ impl FromRequestParts<AppContext> for CurrentUser {
             )
         };
         let raw = bearer_token(&parts.headers).ok_or_else(unauthorized)?;
-        let app = AppSettings::get(ctx);
-        let claims = token::verify(&app.token_key(), raw).map_err(|_| unauthorized())?;
-        let user = users::Model::find_by_pid(&Readers::get(ctx), claims.sub)
-            .await?
-            .filter(|u| u.token_version == claims.ver && u.is_verified())
-            .ok_or_else(unauthorized)?;
+        let user = user_of_token(ctx, raw).await?.ok_or_else(unauthorized)?;
         Ok(Self(user))
     }
+}
+
+/// The verified account a login token (a bearer token, or the console's
+/// session cookie) stands for: `None` when the token is invalid, expired or
+/// revoked (the account's token version moved on).
+///
+/// # Errors
+/// On database failure.
+pub async fn user_of_token(ctx: &AppContext, raw: &str) -> ApiResult<Option<users::Model>> {
+    let app = AppSettings::get(ctx);
+    let Ok(claims) = token::verify(&app.token_key(), raw) else {
+        return Ok(None);
+    };
+    Ok(users::Model::find_by_pid(&Readers::get(ctx), claims.sub)
+        .await?
+        .filter(|u| u.token_version == claims.ver && u.is_verified()))
 }
 
 /// A [`CurrentUser`] whose role is admin; a business token answers 403.

@@ -3,6 +3,7 @@
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::extract::{ApiJson, CurrentUser};
 use crate::{
@@ -14,11 +15,17 @@ use crate::{
     },
     errors::{ApiError, ApiResult, FieldCheck},
     models::kyc::{self, Submission},
+    openapi::ErrorBody,
     views::kyc::KycView,
 };
 
-#[derive(Deserialize)]
-struct SubmitBody {
+#[derive(OpenApi)]
+#[openapi(paths(submit, current))]
+pub struct Api;
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = KycSubmission, example = json!({"business_name": "Acme Ltd", "registration_number": "RC-123456", "country": "NG", "business_address": "12 Marina Road, Lagos", "website": "https://acme.example", "contact_phone": "+2348123456789"}))]
+pub(crate) struct SubmitBody {
     business_name: String,
     registration_number: String,
     country: String,
@@ -69,6 +76,12 @@ impl TryFrom<SubmitBody> for Submission {
 }
 
 /// `POST /kyc/` → 201 with the pending application; 409 while one is open.
+#[utoipa::path(post, path = "/api/v1/kyc", tag = "kyc", security(("bearer" = [])), request_body = SubmitBody,
+    responses(
+        (status = 201, description = "The pending application", body = KycView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 409, description = "An application is already open, or resubmission is not allowed", body = ErrorBody),
+    ))]
 async fn submit(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
@@ -79,6 +92,11 @@ async fn submit(
 }
 
 /// `GET /kyc/` → the current application, 404 if none.
+#[utoipa::path(get, path = "/api/v1/kyc", tag = "kyc", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current application", body = KycView),
+        (status = 404, description = "No application yet", body = ErrorBody),
+    ))]
 async fn current(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
     let application = kyc::Model::current_for(&ctx.db, user.id)
         .await?

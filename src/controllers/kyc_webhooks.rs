@@ -9,6 +9,7 @@ use axum::{
 };
 use loco_rs::prelude::{post, AppContext, Routes};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use super::extract::{read_body, ApiPath};
 use crate::{
@@ -16,9 +17,35 @@ use crate::{
     errors::{ApiError, ApiResult},
     limits::Limiters,
     models::kyc,
+    openapi::ErrorBody,
     settings::AppSettings,
 };
 
+#[derive(OpenApi)]
+#[openapi(paths(receive))]
+pub struct Api;
+
+/// What became of a provider's delivery.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ProviderOutcome {
+    /// `processed`, `ignored` or `duplicate`.
+    status: String,
+}
+
+/// `POST /webhooks/kyc/<provider>/`: signed with the provider's own header
+/// (Onfido `X-SHA2-Signature`, Jumio `X-Jumio-Signature`, Sumsub's digest
+/// headers) over the raw body.
+#[utoipa::path(post, path = "/api/v1/webhooks/kyc/{provider}", tag = "provider webhooks",
+    params(("provider" = String, Path, description = "onfido, jumio or sumsub")),
+    request_body(content = Object, description = "The provider's own payload"),
+    responses(
+        (status = 200, description = "Verified and handled", body = ProviderOutcome),
+        (status = 400, description = "Bad signature or payload", body = ErrorBody),
+        (status = 404, description = "Unknown or unconfigured provider", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many deliveries from this provider", body = ErrorBody),
+    ))]
 async fn receive(
     State(ctx): State<AppContext>,
     ApiPath(name): ApiPath<String>,

@@ -15,6 +15,7 @@ use axum::{
 use loco_rs::prelude::{post, AppContext, Routes};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{header_str as header, parse_json, parse_pid, read_body};
@@ -35,10 +36,15 @@ use crate::{
         orders::{self, Accepted, NewOrder, Source},
         webhook_secrets::{self, KeyCheck},
     },
+    openapi::ErrorBody,
     settings::AppSettings,
     views::orders::{IntakeView, OrderView},
     workers::order_writer::OrderWriter,
 };
+
+#[derive(OpenApi)]
+#[openapi(paths(receive, update_status))]
+pub struct Api;
 
 pub const INVALID_KEY: &str = "Invalid API key";
 pub const EXPIRED_KEY: &str =
@@ -171,14 +177,21 @@ fn verify_signature(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrderCustomer)]
 struct CustomerBody {
     name: String,
     email: String,
     phone: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewOrderBody, example = json!({
+    "customer_details": {"name": "John Doe", "email": "john@example.com", "phone": "+2348123456789"},
+    "item_summary": "iPhone 15 x2",
+    "address": "123 Main St, Lagos",
+    "tracking_status": "PENDING"
+}))]
 struct OrderBody {
     customer_details: CustomerBody,
     item_summary: String,
@@ -239,6 +252,24 @@ fn parse_order(user_id: i64, headers: &HeaderMap, body: OrderBody) -> Result<New
 
 /// `POST /webhooks/orders/` → 201 `{"status": "success", "order_id"}`, or
 /// 200 `{"status": "duplicate", "order_id"}` for a repeat.
+#[utoipa::path(post, path = "/api/v1/webhooks/orders", tag = "order webhook",
+    security(("api_key" = [], "webhook_signature" = [])),
+    params(
+        ("X-Webhook-Timestamp" = Option<String>, Header, description = "Unix seconds; when sent, the signature covers `<timestamp>.<body>` and a stale one is refused"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key answers 200 `duplicate` with the first order's id"),
+    ),
+    request_body = OrderBody,
+    responses(
+        (status = 201, description = "Order created", body = IntakeView),
+        (status = 200, description = "A repeat (same external id or idempotency key): the first order", body = IntakeView,
+            example = json!({"status": "duplicate", "order_id": "550e8400-e29b-41d4-a716-446655440000"})),
+        (status = 400, description = "Invalid JSON or fields", body = ErrorBody),
+        (status = 401, description = "Invalid key, expired key (a new one is issued) or bad signature", body = ErrorBody,
+            example = json!({"error": "Invalid signature"})),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many orders for this key", body = ErrorBody),
+        (status = 503, description = "Service busy", body = ErrorBody),
+    ))]
 async fn receive(State(ctx): State<Arc<Intake>>, headers: HeaderMap, req: Request) -> Response {
     let app = &ctx.app;
     let result = async {
@@ -273,7 +304,8 @@ async fn receive(State(ctx): State<Arc<Intake>>, headers: HeaderMap, req: Reques
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrderStatusUpdate, example = json!({"external_order_id": "SHOP-1001", "tracking_status": "SHIPPED", "note": "Left the warehouse"}))]
 struct StatusBody {
     #[serde(default)]
     order_id: Option<String>,
@@ -285,6 +317,23 @@ struct StatusBody {
 }
 
 /// `POST /webhooks/orders/status/` → 200 with the order; 409 when the move is refused.
+#[utoipa::path(post, path = "/api/v1/webhooks/orders/status", tag = "order webhook",
+    security(("api_key" = [], "webhook_signature" = [])),
+    params(
+        ("X-Webhook-Timestamp" = Option<String>, Header, description = "Unix seconds; when sent, the signature covers `<timestamp>.<body>` and a stale one is refused"),
+    ),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The order after the move", body = OrderView),
+        (status = 400, description = "Invalid JSON or fields", body = ErrorBody),
+        (status = 401, description = "Invalid key, expired key (a new one is issued) or bad signature", body = ErrorBody,
+            example = json!({"error": "Invalid signature"})),
+        (status = 404, description = "No such order of this company", body = ErrorBody),
+        (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many requests for this key", body = ErrorBody),
+        (status = 503, description = "Service busy", body = ErrorBody),
+    ))]
 async fn update_status(
     State(ctx): State<Arc<Intake>>,
     headers: HeaderMap,

@@ -3,6 +3,7 @@
 use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{
     extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
@@ -13,6 +14,7 @@ use crate::{
     domain::{text, tracking::TrackingStatus},
     errors::{ApiError, ApiResult},
     models::orders::{self, ListQuery, Source},
+    openapi::ErrorBody,
     settings::AppSettings,
     views::{
         orders::{HistoryView, OrderDetailView, OrderView},
@@ -20,41 +22,67 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
-struct ListParams {
-    status: Option<String>,
-    q: Option<String>,
+#[derive(OpenApi)]
+#[openapi(paths(list, detail, update))]
+pub struct Api;
+
+/// `?status=&q=&page=&page_size=` of an order list: the API's, the admin
+/// console's search and the dashboard's.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// A tracking status (`PENDING`, `SHIPPED`, ...).
+    pub status: Option<String>,
+    /// Search in the external id, the customer's name and e-mail (≤ 200 characters).
+    pub q: Option<String>,
+    /// From 1.
     page: Option<String>,
+    /// 1 to 100, default 20.
     page_size: Option<String>,
 }
 
+impl ListParams {
+    /// The parsed query.
+    ///
+    /// # Errors
+    /// 400 naming the field for a bad status, search or page.
+    pub(crate) fn query(&self) -> Result<ListQuery, ApiError> {
+        let status = optional_field("status", self.status.as_deref())?;
+        if self.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::field(
+                "q",
+                "Ensure this field has no more than 200 characters.",
+            ));
+        }
+        let (page, page_size) = PageParams {
+            page: self.page.clone(),
+            page_size: self.page_size.clone(),
+        }
+        .resolve()?;
+        Ok(ListQuery {
+            status,
+            q: self.q.clone(),
+            page,
+            page_size,
+        })
+    }
+}
+
 /// `GET /orders/?status=&q=&page=&page_size=` → newest first.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), params(ListParams),
+    responses(
+        (status = 200, description = "The company's orders, newest first", body = Page<OrderView>),
+        (status = 400, description = "Invalid filter or page", body = ErrorBody),
+    ))]
 async fn list(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let status = optional_field("status", p.status.as_deref())?;
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::field(
-            "q",
-            "Ensure this field has no more than 200 characters.",
-        ));
-    }
-    let (page, page_size) = PageParams {
-        page: p.page,
-        page_size: p.page_size,
-    }
-    .resolve()?;
-    let query = ListQuery {
-        status,
-        q: p.q,
-        page,
-        page_size,
-    };
+    let query = p.query()?;
     let (count, rows) = orders::list_for_company(&Readers::get(&ctx), user.id, &query).await?;
     let results = rows.iter().map(OrderView::from).collect();
-    Ok(Json(Page::new(count, page, page_size, results)).into_response())
+    Ok(Json(Page::new(count, query.page, query.page_size, results)).into_response())
 }
 
 async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
@@ -67,6 +95,11 @@ async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
 }
 
 /// `GET /orders/<id>/` → the order with its history; another company's → 404.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "The order id (UUID)")),
+    responses(
+        (status = 200, description = "The order with its history", body = OrderDetailView),
+        (status = 404, description = "No such order of this company", body = ErrorBody),
+    ))]
 async fn detail(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
@@ -77,7 +110,8 @@ async fn detail(
     detail_view(&ctx, &order).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrderStatusChange, example = json!({"tracking_status": "SHIPPED", "note": "Left the warehouse"}))]
 struct PatchBody {
     tracking_status: String,
     #[serde(default)]
@@ -85,6 +119,14 @@ struct PatchBody {
 }
 
 /// `PATCH /orders/<id>/` `{"tracking_status", "note"?}` → 200; 409 when refused.
+#[utoipa::path(patch, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "The order id (UUID)")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The order with its history", body = OrderDetailView),
+        (status = 400, description = "Invalid status or note", body = ErrorBody),
+        (status = 404, description = "No such order of this company", body = ErrorBody),
+        (status = 409, description = "The move is not allowed from the current status", body = ErrorBody),
+    ))]
 async fn update(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,

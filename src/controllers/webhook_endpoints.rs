@@ -13,6 +13,7 @@ use chrono::DateTime;
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{
     extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
@@ -30,6 +31,7 @@ use crate::{
         events::{self, AttemptFilter},
         kyc, users,
     },
+    openapi::ErrorBody,
     settings::AppSettings,
     views::{
         webhook_endpoints::{
@@ -40,6 +42,23 @@ use crate::{
     },
     workers::deliveries,
 };
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    detail,
+    update,
+    remove,
+    secret,
+    rotate_secret,
+    test,
+    attempts,
+    recover,
+    replay,
+    public_key
+))]
+pub struct Api;
 
 /// Longest endpoint description.
 const DESCRIPTION_MAX: usize = 500;
@@ -67,7 +86,8 @@ impl FromRequestParts<AppContext> for ApprovedBusiness {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NewEndpointBody, example = json!({"url": "https://shop.example/hooks/orders", "events": ["order.created", "order.status_changed"], "scheme": "standard", "description": "Warehouse"}))]
 struct CreateBody {
     url: String,
     events: Vec<String>,
@@ -78,6 +98,13 @@ struct CreateBody {
 }
 
 /// `POST /webhook/endpoints/` → 201 with the secret, once.
+#[utoipa::path(post, path = "/api/v1/webhook/endpoints", tag = "events", security(("bearer" = [])), request_body = CreateBody,
+    responses(
+        (status = 201, description = "The endpoint and, this once, its signing secret", body = CreatedEndpointView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody),
+        (status = 409, description = "Too many endpoints or a duplicate", body = ErrorBody),
+    ))]
 async fn create(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -120,6 +147,11 @@ async fn create(
 }
 
 /// `GET /webhook/endpoints/` → the company's endpoints, oldest first.
+#[utoipa::path(get, path = "/api/v1/webhook/endpoints", tag = "events", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The company's endpoints, oldest first", body = Vec<EndpointView>),
+        (status = 403, description = "KYC not approved", body = ErrorBody),
+    ))]
 async fn list(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -137,6 +169,8 @@ async fn load(ctx: &AppContext, user: &users::Model, id: &str) -> ApiResult<endp
 }
 
 /// `GET /webhook/endpoints/<id>/`; another company's → 404.
+#[utoipa::path(get, path = "/api/v1/webhook/endpoints/{id}", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")),
+    responses((status = 200, description = "The endpoint", body = EndpointView), (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody)))]
 async fn detail(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -146,7 +180,8 @@ async fn detail(
     Ok(Json(EndpointView::new(&row)?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EndpointPatchBody)]
 struct PatchBody {
     #[serde(default)]
     url: Option<String>,
@@ -154,6 +189,7 @@ struct PatchBody {
     events: Option<Vec<String>>,
     /// Absent: unchanged; null or blank: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Value>,
     #[serde(default)]
     enabled: Option<bool>,
@@ -174,6 +210,12 @@ fn description_change(raw: Option<&Value>) -> Result<Option<Option<String>>, Dom
 }
 
 /// `PATCH /webhook/endpoints/<id>/` `{url?, events?, description?, enabled?}`.
+#[utoipa::path(patch, path = "/api/v1/webhook/endpoints/{id}", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")), request_body = PatchBody,
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody),
+    ))]
 async fn update(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -206,6 +248,8 @@ async fn update(
 }
 
 /// `DELETE /webhook/endpoints/<id>/` → 204.
+#[utoipa::path(delete, path = "/api/v1/webhook/endpoints/{id}", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody)))]
 async fn remove(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -216,6 +260,9 @@ async fn remove(
 }
 
 /// `GET /webhook/endpoints/<id>/secret/` → the current secret.
+#[utoipa::path(get, path = "/api/v1/webhook/endpoints/{id}/secret", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")),
+    responses((status = 200, description = "The current signing secret", body = EndpointSecretView),
+        (status = 400, description = "A qitech endpoint has no secret", body = ErrorBody), (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody)))]
 async fn secret(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -234,6 +281,12 @@ async fn secret(
 
 /// `POST /webhook/endpoints/<id>/rotate-secret/` → the new secret; the old
 /// one keeps signing beside it for `ENDPOINT_SECRET_GRACE_SECS`.
+#[utoipa::path(post, path = "/api/v1/webhook/endpoints/{id}/rotate-secret", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")),
+    responses(
+        (status = 200, description = "The new secret; the previous one keeps signing beside it for the grace window", body = EndpointSecretView),
+        (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody),
+        (status = 400, description = "A qitech endpoint has no secret", body = ErrorBody),
+    ))]
 async fn rotate_secret(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -249,6 +302,12 @@ async fn rotate_secret(
 }
 
 /// `POST /webhook/endpoints/<id>/test/` → sends a `ping` now; 200 with the attempt.
+#[utoipa::path(post, path = "/api/v1/webhook/endpoints/{id}/test", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")),
+    responses(
+        (status = 200, description = "A `ping` was sent now: the attempt", body = AttemptView),
+        (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = ErrorBody),
+    ))]
 async fn test(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -268,6 +327,18 @@ struct AttemptParams {
 
 /// `GET /webhook/endpoints/<id>/deliveries/?status=succeeded|failed&page=&page_size=`
 /// → the endpoint's attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/webhook/endpoints/{id}/deliveries", tag = "events", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The endpoint id (UUID)"),
+        ("status" = Option<String>, Query, description = "succeeded or failed"),
+        ("page" = Option<String>, Query, description = "From 1"),
+        ("page_size" = Option<String>, Query, description = "1 to 100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "The endpoint's attempts, newest first", body = Page<AttemptView>),
+        (status = 400, description = "Invalid filter or page", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody),
+    ))]
 async fn attempts(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -283,13 +354,21 @@ async fn attempts(
     Ok(Json(Page::new(count, page, size, results)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RecoverBody, example = json!({"since": "2026-11-27T09:00:00Z"}))]
 struct RecoverBody {
     since: String,
 }
 
 /// `POST /webhook/endpoints/<id>/recover/` `{"since": "<RFC 3339>"}` → every
 /// delivery that failed since then is queued again.
+#[utoipa::path(post, path = "/api/v1/webhook/endpoints/{id}/recover", tag = "events", security(("bearer" = [])), params(("id" = String, Path, description = "The endpoint id (UUID)")), request_body = RecoverBody,
+    responses(
+        (status = 202, description = "Failed deliveries since then are queued again", body = RecoverView),
+        (status = 400, description = "Invalid date", body = ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody), (status = 404, description = "No such endpoint of this company", body = ErrorBody),
+    ))]
 async fn recover(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -314,6 +393,17 @@ struct ReplayParams {
 
 /// `POST /webhook/events/<event_id>/replay/?endpoint=<id>` → the event is
 /// queued again for that endpoint, or every endpoint subscribed to it.
+#[utoipa::path(post, path = "/api/v1/webhook/events/{event_id}/replay", tag = "events", security(("bearer" = [])),
+    params(
+        ("event_id" = String, Path, description = "The event id (`evt_...`)"),
+        ("endpoint" = Option<String>, Query, description = "Only this endpoint (UUID); default every subscribed endpoint"),
+    ),
+    responses(
+        (status = 202, description = "Deliveries queued", body = ReplayView),
+        (status = 409, description = "The endpoint is disabled", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody),
+        (status = 404, description = "No such event or endpoint of this company", body = ErrorBody),
+    ))]
 async fn replay(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
@@ -343,6 +433,8 @@ async fn replay(
 }
 
 /// `GET /webhook/public-key/` → the qitech scheme's public key, SPKI PEM.
+#[utoipa::path(get, path = "/api/v1/webhook/public-key", tag = "events",
+    responses((status = 200, description = "The qitech scheme's public key (SPKI PEM)", content_type = "application/x-pem-file", body = String)))]
 async fn public_key(State(ctx): State<AppContext>) -> ApiResult {
     let pem = AppSettings::get(&ctx)
         .settings

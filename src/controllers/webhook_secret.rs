@@ -3,16 +3,27 @@
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
 
 use super::extract::{CurrentUser, OptionalJson};
 use crate::{
     errors::ApiResult,
     models::companies,
+    openapi::ErrorBody,
     settings::AppSettings,
     views::webhook_secret::{IssuedSecretView, SecretView},
 };
 
+#[derive(OpenApi)]
+#[openapi(paths(show, rotate))]
+pub struct Api;
+
 /// `GET` → 200 `{"secret_key", "is_active", "expires_at"}`; 403 without approved KYC.
+#[utoipa::path(get, path = "/api/v1/webhook/secret", tag = "webhook secret", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current key", body = SecretView),
+        (status = 403, description = "KYC not approved", body = ErrorBody, example = json!({"error": "KYC approval required", "message": "You must complete and have your KYC approved before using webhooks."})),
+    ))]
 async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> ApiResult {
     let (row, key) = companies::current_key(&ctx.db, &AppSettings::get(&ctx), user.id).await?;
     Ok(Json(SecretView {
@@ -23,8 +34,9 @@ async fn show(State(ctx): State<AppContext>, CurrentUser(user): CurrentUser) -> 
     .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RotateSecret)]
 struct RotateBody {
     /// End the previous key's grace at once (it leaked).
     #[serde(default)]
@@ -34,6 +46,14 @@ struct RotateBody {
 /// `POST` (body optional: `{"revoke_previous": true}`) → 201 `created` for
 /// the first key, 200 `regenerated` after; the previous key keeps working
 /// for the grace window unless `revoke_previous`.
+#[utoipa::path(post, path = "/api/v1/webhook/secret", tag = "webhook secret", security(("bearer" = [])),
+    request_body(content = Option<RotateBody>, description = "Optional; `revoke_previous` ends the old key's grace at once"),
+    responses(
+        (status = 200, description = "A new key; the previous one keeps working for the grace window", body = IssuedSecretView),
+        (status = 201, description = "The first key", body = IssuedSecretView),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 403, description = "KYC not approved", body = ErrorBody, example = json!({"error": "KYC approval required", "message": "You must complete and have your KYC approved before using webhooks."})),
+    ))]
 async fn rotate(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,

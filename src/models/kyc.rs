@@ -105,6 +105,13 @@ impl Actor {
     }
 }
 
+/// Which applications a reviewer lists: by status, by the manual-review flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReviewFilter {
+    pub status: Option<KycStatus>,
+    pub manual_review: Option<bool>,
+}
+
 /// A decision to apply.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -234,13 +241,16 @@ impl Model {
     /// On database failure.
     pub async fn list_for_review(
         db: &DatabaseConnection,
-        status: Option<KycStatus>,
+        filter: ReviewFilter,
         page: u64,
         page_size: u64,
     ) -> ApiResult<(u64, Vec<(Self, Option<users::Model>)>)> {
         let mut q = Entity::find();
-        if let Some(s) = status {
+        if let Some(s) = filter.status {
             q = q.filter(Column::Status.eq(s.as_str()));
+        }
+        if let Some(manual) = filter.manual_review {
+            q = q.filter(Column::NeedsManualReview.eq(manual));
         }
         let count = q.clone().count(db).await?;
         let rows = q

@@ -14,6 +14,7 @@ pub mod orders;
 pub mod otp;
 pub mod outbox;
 pub mod sealed;
+pub mod search;
 pub mod tx;
 pub mod users;
 pub mod webhook_secrets;

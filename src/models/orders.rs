@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    entity::prelude::*,
-    sea_query::{Expr, ExprTrait, Func},
-    ActiveValue::Set,
-    Condition, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
+    entity::prelude::*, ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 use serde_json::json;
 
@@ -18,7 +16,9 @@ use super::{
     events::{self, NewEvent},
     kyc,
     outbox::{self, NewMail},
+    search,
     tx::Tx,
+    users,
 };
 use crate::{
     domain::{
@@ -113,6 +113,26 @@ impl Model {
             .ok_or_else(ApiError::not_found)
     }
 
+    /// The company that owns this order.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn owner<C: ConnectionTrait>(&self, db: &C) -> Result<Option<users::Model>, DbErr> {
+        users::Entity::find_by_id(self.user_id).one(db).await
+    }
+
+    /// Any company's order (the admin console).
+    ///
+    /// # Errors
+    /// 404 when absent.
+    pub async fn find_any<C: ConnectionTrait>(db: &C, pid: Uuid) -> ApiResult<Self> {
+        Entity::find()
+            .filter(Column::Pid.eq(pid))
+            .one(db)
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
     /// # Errors
     /// 404 when the company has no order with this external id.
     pub async fn find_by_external_id<C: ConnectionTrait>(
@@ -160,27 +180,75 @@ pub async fn list_for_company<C: ConnectionTrait>(
     user_id: i64,
     query: &ListQuery,
 ) -> ApiResult<(u64, Vec<Model>)> {
-    let mut select = Entity::find().filter(Column::UserId.eq(user_id));
+    list(db, Some(user_id), query).await
+}
+
+/// Every company's orders, newest first (the admin console's search).
+///
+/// # Errors
+/// On database failure.
+pub async fn search_all<C: ConnectionTrait>(
+    db: &C,
+    query: &ListQuery,
+) -> ApiResult<(u64, Vec<Model>)> {
+    list(db, None, query).await
+}
+
+/// Orders by tracking status for one company: `(status, count)`.
+///
+/// # Errors
+/// On database failure.
+pub async fn counts_by_status<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::TrackingStatus)
+        .column_as(Column::Id.count(), "n")
+        .filter(Column::UserId.eq(user_id))
+        .group_by(Column::TrackingStatus)
+        .order_by_asc(Column::TrackingStatus)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Orders created since `since`, all companies.
+///
+/// # Errors
+/// On database failure.
+pub async fn count_since<C: ConnectionTrait>(
+    db: &C,
+    since: DateTimeWithTimeZone,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::CreatedAt.gte(since))
+        .count(db)
+        .await
+}
+
+async fn list<C: ConnectionTrait>(
+    db: &C,
+    owner: Option<i64>,
+    query: &ListQuery,
+) -> ApiResult<(u64, Vec<Model>)> {
+    let mut select = Entity::find();
+    if let Some(user_id) = owner {
+        select = select.filter(Column::UserId.eq(user_id));
+    }
     if let Some(s) = query.status {
         select = select.filter(Column::TrackingStatus.eq(s.as_str()));
     }
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let escaped = q
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
-        let like = |c: Column| {
-            Expr::expr(Func::lower(Expr::col((Entity, c))))
-                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        select = select.filter(
-            Condition::any()
-                .add(like(Column::CustomerName))
-                .add(like(Column::CustomerEmail))
-                .add(like(Column::ExternalOrderId)),
-        );
+        select = select.filter(search::contains_any(
+            &[
+                Column::CustomerName,
+                Column::CustomerEmail,
+                Column::ExternalOrderId,
+            ],
+            q,
+        ));
     }
     let count = select.clone().count(db).await?;
     let rows = select
@@ -383,6 +451,8 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
 pub enum Source {
     Webhook,
     Api,
+    /// The business dashboard's form.
+    Dashboard,
 }
 
 impl Source {
@@ -390,6 +460,7 @@ impl Source {
         match self {
             Self::Webhook => "webhook",
             Self::Api => "api",
+            Self::Dashboard => "dashboard",
         }
     }
 }

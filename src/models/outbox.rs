@@ -264,3 +264,53 @@ pub async fn counts<C: ConnectionTrait>(db: &C) -> Result<(u64, u64), DbErr> {
         .await?;
     Ok((pending, failed))
 }
+
+/// Messages not delivered yet, `status` pending or failed (both when
+/// `None`), oldest first: `(count, page)`.
+///
+/// # Errors
+/// On database failure.
+pub async fn list_unsent<C: ConnectionTrait>(
+    db: &C,
+    status: Option<&str>,
+    page: u64,
+    page_size: u64,
+) -> Result<(u64, Vec<Model>), DbErr> {
+    let select = match status {
+        Some(s) => Entity::find().filter(Column::Status.eq(s)),
+        None => Entity::find().filter(Column::Status.is_in([PENDING, FAILED])),
+    };
+    let count = sea_orm::PaginatorTrait::count(select.clone(), db).await?;
+    let rows = select
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+        .all(db)
+        .await?;
+    Ok((count, rows))
+}
+
+/// "Retry now": a pending or failed message becomes due at once (a failed
+/// one gets one more attempt) and the worker is woken. `false` when no such
+/// unsent message exists.
+///
+/// # Errors
+/// On database failure.
+pub async fn retry_now<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool, DbErr> {
+    let t = now();
+    let res = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(PENDING))
+        .col_expr(Column::NextAttemptAt, Expr::value(t))
+        .col_expr(Column::UpdatedAt, Expr::value(t))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_in([PENDING, FAILED]))
+        .filter(lease::free(Column::LockedUntil, t))
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Ok(false);
+    }
+    wake();
+    Ok(true)
+}

@@ -6,7 +6,7 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ConnectionTrait,
+    ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -14,6 +14,7 @@ pub use super::_entities::users::{self, ActiveModel, Column, Entity, Model};
 use super::{
     otp::{self, Check, Purpose},
     outbox::{self, NewMail},
+    search,
     tx::Tx,
 };
 use crate::{
@@ -73,6 +74,35 @@ impl Model {
 
     /// # Errors
     /// On database failure.
+    /// Business accounts whose e-mail or company name contains `q` (any
+    /// case), newest first: `(count, page)`.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn search_businesses<C: ConnectionTrait>(
+        db: &C,
+        q: Option<&str>,
+        page: u64,
+        page_size: u64,
+    ) -> Result<(u64, Vec<Self>), DbErr> {
+        let mut select = Entity::find().filter(Column::Role.eq(ROLE_BUSINESS));
+        if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+            select = select.filter(search::contains_any(
+                &[Column::Email, Column::CompanyName],
+                q,
+            ));
+        }
+        let count = select.clone().count(db).await?;
+        let rows = select
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+            .all(db)
+            .await?;
+        Ok((count, rows))
+    }
+
     pub async fn find_by_pid<C: ConnectionTrait>(db: &C, pid: Uuid) -> Result<Option<Self>, DbErr> {
         Entity::find().filter(Column::Pid.eq(pid)).one(db).await
     }

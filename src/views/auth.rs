@@ -1,11 +1,12 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::models::users;
 
 /// What `/auth/me/` and login show of an account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -30,7 +31,7 @@ impl From<&users::Model> for UserView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LoginView {
     pub token: String,
     pub user: UserView,

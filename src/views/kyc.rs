@@ -1,10 +1,11 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::models::{_entities::kyc_audit_logs, kyc, users};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KycView {
     pub id: Uuid,
     pub business_name: String,
@@ -45,7 +46,7 @@ impl From<&kyc::Model> for KycView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CompanyView {
     pub id: Uuid,
     pub email: String,
@@ -54,7 +55,7 @@ pub struct CompanyView {
 }
 
 /// What an admin sees: the application and its company.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminKycView {
     #[serde(flatten)]
     pub application: KycView,
@@ -76,7 +77,7 @@ impl AdminKycView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub actor: String,
     pub from_status: String,

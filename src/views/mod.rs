@@ -2,19 +2,21 @@
 pub mod auth;
 pub mod kyc;
 pub mod orders;
+pub mod pages;
 pub mod webhook_endpoints;
 pub mod webhook_secret;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `{"message": "..."}`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
     pub message: &'static str,
 }
 
 /// A page of results: `count` in all, `next` page number if any.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T: Serialize> {
     pub count: u64,
     pub page: u64,

@@ -1,17 +1,18 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::models::{_entities::order_status_changes, orders};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerView {
     pub name: String,
     pub email: String,
     pub phone: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub external_order_id: Option<String>,
@@ -42,7 +43,7 @@ impl From<&orders::Model> for OrderView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryView {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -64,7 +65,7 @@ impl From<&order_status_changes::Model> for HistoryView {
 }
 
 /// An order with its status history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderDetailView {
     #[serde(flatten)]
     pub order: OrderView,
@@ -72,8 +73,10 @@ pub struct OrderDetailView {
 }
 
 /// `POST /webhooks/orders/` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "success", "order_id": "550e8400-e29b-41d4-a716-446655440000"}))]
 pub struct IntakeView {
+    /// `success` (201) or `duplicate` (200, an order already taken).
     pub status: &'static str,
     pub order_id: Uuid,
 }

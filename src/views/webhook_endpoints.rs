@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
@@ -13,7 +14,7 @@ use crate::{
     },
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {
     pub id: Uuid,
     pub url: String,
@@ -52,7 +53,7 @@ impl EndpointView {
 }
 
 /// The answer to a creation: the endpoint and, once, its secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedEndpointView {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -61,7 +62,7 @@ pub struct CreatedEndpointView {
 }
 
 /// The one view that shows an endpoint's secret, to its owner.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointSecretView {
     pub secret: String,
     /// After a rotation: until when the previous secret keeps signing too.
@@ -70,7 +71,7 @@ pub struct EndpointSecretView {
 }
 
 /// One delivery attempt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptView {
     pub id: i64,
     pub event_id: String,
@@ -104,14 +105,14 @@ impl AttemptView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayView {
     pub event_id: String,
     /// Deliveries queued.
     pub queued: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecoverView {
     /// Failed deliveries queued again.
     pub recovered: u64,

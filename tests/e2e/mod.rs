@@ -6,10 +6,12 @@ pub mod server;
 pub mod smtp_sink;
 
 mod accounts;
+mod browser;
 mod clients;
 mod crash;
 mod events;
 mod hardening;
+mod schemathesis;
 
 use std::time::Duration;
 

@@ -358,7 +358,7 @@ impl Drop for ServerProcess {
 /// even a test binary killed by a timeout leaves no server behind (`Drop`
 /// covers every other exit).
 #[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
+pub fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: `prctl` is async-signal-safe and touches no memory of the parent.
     unsafe {
@@ -373,7 +373,7 @@ fn die_with_parent(command: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_command: &mut Command) {}
+pub fn die_with_parent(_command: &mut Command) {}
 
 fn inherited() -> impl Iterator<Item = (String, String)> {
     INHERITED
@@ -385,7 +385,7 @@ fn inherited() -> impl Iterator<Item = (String, String)> {
 /// when it can be read, so that neither `bind(:0)` nor an outgoing connection
 /// of a concurrent test can be handed the same port before the server binds
 /// it; a per-process counter from a random start keeps our own servers apart.
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     static START: OnceLock<u32> = OnceLock::new();
     const LOWEST: u32 = 10_000;

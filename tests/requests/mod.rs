@@ -1,9 +1,13 @@
+mod admin_console;
+mod admin_pages;
 mod auth;
 mod auth_limits;
 mod customer_mail;
+mod dashboard;
 mod errors;
 mod kyc;
 mod kyc_webhooks;
+mod openapi;
 mod order_webhook;
 mod orders;
 mod sessions;
