@@ -130,6 +130,7 @@ async fn authenticate(
     };
     ctx.limits
         .order(&secret.secret_hash)
+        .await
         .map_err(|e| Refusal::from(e).key(&key))?;
     let body = read_body(req, app.settings.order_max_body_bytes)
         .await

@@ -23,6 +23,7 @@ use crate::{
     domain::{crypto::random_below, now},
     mailers::Mail,
     models::outbox::{self, Model},
+    server::Shutdown,
     settings::{delta, AppSettings, MailTransport, SmtpTls},
 };
 
@@ -153,7 +154,12 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     let app = AppSettings::get(ctx);
     let transport = Arc::new(Transport::from_context(ctx, &app)?);
     let mut total = 0;
+    let shutdown = Shutdown::of(ctx);
     loop {
+        // At shutdown, the batch in hand is the last.
+        if shutdown.as_ref().is_some_and(|s| s.is_begun()) {
+            return Ok(total);
+        }
         let ids = outbox::due_ids(&ctx.db, BATCH).await?;
         if ids.is_empty() {
             return Ok(total);
@@ -223,16 +229,25 @@ async fn deliver_one(
         .await
 }
 
-/// Runs delivery until the process ends: on every wake-up and at least every
-/// `outbox_poll_ms`, so rows left by a crash or a CLI task are picked up too.
+/// Runs delivery until the process shuts down: on every wake-up and at least
+/// every `outbox_poll_ms`, so rows left by a crash or a CLI task are picked
+/// up too. At shutdown the batch being sent is finished and marked.
 pub fn spawn(ctx: AppContext) {
     tokio::spawn(async move {
         let poll = AppSettings::get(&ctx).settings.outbox_poll;
+        let shutdown = Shutdown::of(&ctx).unwrap_or_default();
         loop {
+            let Some(_batch) = shutdown.batch().await else {
+                return;
+            };
             if let Err(e) = deliver_due(&ctx).await {
                 tracing::error!(error = %e, "outbox delivery loop");
             }
-            outbox::wait(poll).await;
+            drop(_batch);
+            tokio::select! {
+                () = outbox::wait(poll) => {}
+                () = shutdown.begun() => {}
+            }
         }
     });
 }

@@ -10,6 +10,7 @@ mod clients;
 mod crash;
 mod events;
 mod hardening;
+mod lifecycle;
 
 use std::time::Duration;
 
