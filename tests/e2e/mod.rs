@@ -11,6 +11,7 @@ mod crash;
 mod events;
 mod hardening;
 mod lifecycle;
+mod multi;
 
 use std::time::Duration;
 
