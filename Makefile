@@ -15,10 +15,10 @@ run:
 test:
 	$(CARGO) test --workspace --all-targets -- --test-threads=$${TEST_THREADS:-4}
 
-## test-pg: the same suite against PostgreSQL ($$PG_URL, default the local test database)
+## test-pg: the tests that touch the database, against PostgreSQL ($$PG_URL, default the local test database)
 test-pg:
 	DATABASE_URL=$${PG_URL:-postgres://postgres@127.0.0.1:5432/test} DB_MAX_CONNECTIONS=5 \
-		$(CARGO) test --workspace --all-targets -- --test-threads=$${TEST_THREADS:-4}
+		$(CARGO) test --test mod -- --test-threads=$${TEST_THREADS:-4} requests:: models:: e2e::
 
 ## tools: what the tests run beside the server, into target/tools (never the user's Python):
 ## a venv with tests/tools/requirements.txt. Safe to re-run; reinstalls only when the list changed.

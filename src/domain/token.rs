@@ -39,13 +39,35 @@ pub fn issue(
     role: &str,
     ver: i32,
 ) -> Result<String, DomainError> {
-    let now = chrono::Utc::now().timestamp();
+    issue_at(
+        key,
+        chrono::Utc::now().timestamp(),
+        ttl_secs,
+        sub,
+        role,
+        ver,
+    )
+}
+
+/// [`issue`] as if at `issued_at` (Unix seconds): the clock is an argument, so
+/// a test of expiry issues a token in the past instead of waiting.
+///
+/// # Errors
+/// When the token cannot be encoded.
+pub fn issue_at(
+    key: &TokenKey<'_>,
+    issued_at: i64,
+    ttl_secs: u64,
+    sub: Uuid,
+    role: &str,
+    ver: i32,
+) -> Result<String, DomainError> {
     let claims = Claims {
         sub,
         role: role.to_string(),
         ver,
-        iat: now,
-        exp: now + i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2),
+        iat: issued_at,
+        exp: issued_at.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2)),
         iss: key.issuer.to_string(),
         aud: key.audience.to_string(),
     };

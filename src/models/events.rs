@@ -9,6 +9,11 @@
 //!
 //! This model is a leaf: the order, KYC and key models call it; it calls
 //! none of them.
+//!
+//! Why one file of ~700 lines: recording, leasing, outcome recording and
+//! replay are the three tables' one set of invariants (a delivery row's
+//! status, lease and attempt count change together); read apart, each half
+//! hides what the other relies on. Half of it is doc comments.
 
 use std::collections::{HashMap, HashSet};
 

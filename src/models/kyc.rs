@@ -4,6 +4,11 @@
 //! application issues the webhook secret in the model's after-save hook, so
 //! no path that saves an approval (admin API, provider webhook, bulk task)
 //! can skip it.
+//!
+//! Why one file of ~670 lines: submission, review, the provider path and the
+//! after-save hook are one state machine's writers; each must write the
+//! audit row, the mail and the event in the same transaction, and keeping
+//! them side by side is how a reader checks that they all do.
 
 use sea_orm::{
     entity::prelude::*, sea_query::OnConflict, ActiveValue::Set, ConnectionTrait, PaginatorTrait,

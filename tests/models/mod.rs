@@ -1,3 +1,4 @@
 mod event_settings;
+mod landed_migrations;
 mod outbox;
 mod settings;

@@ -164,3 +164,22 @@ async fn a_bad_setting_refuses_to_start_with_one_line_naming_it() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// Each identity provider may send 100 verified deliveries a minute unless
+/// `PROVIDER_RATE_LIMIT_PER_MIN` says otherwise (the limit itself is
+/// exercised in `requests::kyc_webhooks`).
+#[tokio::test]
+async fn identity_providers_get_100_deliveries_a_minute_by_default() {
+    for env in [
+        Environment::Development,
+        Environment::Production,
+        Environment::Test,
+    ] {
+        let config = App::load_config(&env).await.unwrap();
+        assert_eq!(
+            config.settings.as_ref().unwrap()["provider_rate_limit_per_min"],
+            json!(100),
+            "{env:?}"
+        );
+    }
+}

@@ -305,10 +305,17 @@ async fn an_expired_token_is_refused() {
         given_a_verified_business(&server, &ctx, "ada@example.com").await;
         let user = users::Entity::find().one(&ctx.db).await.unwrap().unwrap();
         let app = order_fellow::settings::AppSettings::get(&ctx);
-        let token =
-            order_fellow::domain::token::issue(&app.token_key(), 0, user.pid, "business", 0)
-                .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Issued an hour ago for ten minutes: expired, with no waiting.
+        let an_hour_ago = chrono::Utc::now().timestamp() - 3600;
+        let token = order_fellow::domain::token::issue_at(
+            &app.token_key(),
+            an_hour_ago,
+            600,
+            user.pid,
+            "business",
+            0,
+        )
+        .unwrap();
         let (k, v) = bearer(&token);
         server
             .get("/api/v1/auth/me/")

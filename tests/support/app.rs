@@ -1,6 +1,7 @@
-//! Boots the real app on a database of its own for each test: a fresh SQLite
-//! file, or a fresh PostgreSQL database when `DATABASE_URL` says postgres
-//! (dropped again afterwards, with `FORCE`, once the pool is closed).
+//! Boots the real app on a database of its own for each test: a copy of a
+//! template SQLite file, or a PostgreSQL database created from a template
+//! database when `DATABASE_URL` says postgres (dropped again afterwards, with
+//! `FORCE`, once the pool is closed). The template is migrated once per run.
 
 use std::{future::Future, net::SocketAddr};
 
@@ -28,32 +29,127 @@ mod tempdir {
     }
 }
 
+/// Every test starts from a copy of one database migrated once per run, not
+/// from a migration of its own: SQLite copies the template file, PostgreSQL
+/// creates the database `TEMPLATE` it. (loco's `auto_migrate` then finds
+/// nothing to do.)
+static TEMPLATE: tokio::sync::OnceCell<Template> = tokio::sync::OnceCell::const_new();
+
+enum Template {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+/// A name that changes whenever a migration file does, so a PostgreSQL
+/// template left by an earlier run is reused only while it is still right.
+fn migrations_digest() -> String {
+    use std::hash::{Hash, Hasher};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migration/src");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        std::fs::read(&file).unwrap().hash(&mut hasher);
+    }
+    format!("{:016x}", hasher.finish())
+}
+
+async fn migrate(uri: &str) {
+    use migration::MigratorTrait;
+    let db = Database::connect(uri).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    db.close().await.unwrap();
+}
+
+async fn template(configured: &str) -> &'static Template {
+    TEMPLATE
+        .get_or_init(|| async {
+            if configured.starts_with("postgres") {
+                let name = format!("of_tmpl_{}", migrations_digest());
+                let mut root = url::Url::parse(configured).unwrap();
+                root.set_path("/postgres");
+                let admin = Database::connect(root.as_str()).await.unwrap();
+                let exists = admin
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+                    ))
+                    .await
+                    .unwrap()
+                    .is_some();
+                if !exists {
+                    // Built under a name of its own, then renamed: a run that
+                    // races this one keeps whichever template lands first.
+                    let building =
+                        format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                    admin
+                        .execute_unprepared(&format!("CREATE DATABASE {building}"))
+                        .await
+                        .unwrap();
+                    let mut url = url::Url::parse(configured).unwrap();
+                    url.set_path(&format!("/{building}"));
+                    migrate(url.as_str()).await;
+                    let renamed = admin
+                        .execute_unprepared(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                        .await;
+                    if renamed.is_err() {
+                        let _ = admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {building}"))
+                            .await;
+                    }
+                }
+                admin.close().await.unwrap();
+                Template::Postgres(name)
+            } else {
+                let dir = std::env::temp_dir().join(format!(
+                    "order_fellow_template_{}_{}",
+                    std::process::id(),
+                    migrations_digest()
+                ));
+                std::fs::create_dir_all(&dir).unwrap();
+                let file = dir.join("template.sqlite");
+                let _ = std::fs::remove_file(&file);
+                migrate(&format!("sqlite://{}?mode=rwc", file.display())).await;
+                Template::Sqlite(file)
+            }
+        })
+        .await
+}
+
 async fn fresh_db(configured: &str) -> TestDb {
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    if configured.starts_with("postgres") {
-        let mut root = url::Url::parse(configured).unwrap();
-        root.set_path("/postgres");
-        let name = format!("of_test_{}", &tag[..16]);
-        let admin = Database::connect(root.as_str()).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let mut url = url::Url::parse(configured).unwrap();
-        url.set_path(&format!("/{name}"));
-        TestDb {
-            uri: url.to_string(),
-            pg: Some((root.to_string(), name)),
-            _dir: None,
+    match template(configured).await {
+        Template::Postgres(template) => {
+            let mut root = url::Url::parse(configured).unwrap();
+            root.set_path("/postgres");
+            let name = format!("of_test_{}", &tag[..16]);
+            let admin = Database::connect(root.as_str()).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let mut url = url::Url::parse(configured).unwrap();
+            url.set_path(&format!("/{name}"));
+            TestDb {
+                uri: url.to_string(),
+                pg: Some((root.to_string(), name)),
+                _dir: None,
+            }
         }
-    } else {
-        let dir = std::env::temp_dir().join(format!("order_fellow_test_{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        TestDb {
-            uri: format!("sqlite://{}?mode=rwc", dir.join("test.sqlite").display()),
-            pg: None,
-            _dir: Some(tempdir::Dir(dir)),
+        Template::Sqlite(template) => {
+            let dir = std::env::temp_dir().join(format!("order_fellow_test_{tag}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("test.sqlite");
+            std::fs::copy(template, &file).unwrap();
+            TestDb {
+                uri: format!("sqlite://{}?mode=rwc", file.display()),
+                pg: None,
+                _dir: Some(tempdir::Dir(dir)),
+            }
         }
     }
 }

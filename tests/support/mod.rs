@@ -10,7 +10,9 @@ use loco_rs::{app::AppContext, TestServer};
 use order_fellow::workers::outbox::deliver_due;
 use serde_json::{json, Value};
 
-pub const PASSWORD: &str = "correct horse battery";
+/// One definition for both the in-process and the end-to-end tests (the
+/// benchmark compiles `e2e::company` alone).
+pub use crate::e2e::company::{code_in, sign, PASSWORD};
 
 pub fn bearer(token: &str) -> (HeaderName, HeaderValue) {
     (
@@ -39,13 +41,6 @@ pub async fn latest_code(ctx: &AppContext, to: &str) -> String {
     let mails = mails_to(ctx, to).await;
     let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
     code_in(last).unwrap_or_else(|| panic!("no code in mail to {to}"))
-}
-
-pub fn code_in(mail: &str) -> Option<String> {
-    let marker = "code is ";
-    let at = mail.find(marker)? + marker.len();
-    let code: String = mail[at..].chars().take(6).collect();
-    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
 }
 
 pub async fn register(server: &TestServer, email: &str) -> axum_test::TestResponse {
@@ -189,10 +184,6 @@ pub async fn given_an_approved_company_key(
     let (token, _) = given_an_approved_business(server, ctx, email).await;
     let key = current_secret(server, &token).await;
     (token, key)
-}
-
-pub fn sign(key: &str, body: &[u8]) -> String {
-    order_fellow::domain::crypto::hmac_sha256_hex(key.as_bytes(), body)
 }
 
 pub fn order_body(external_id: Option<&str>) -> Value {
