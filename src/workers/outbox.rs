@@ -160,16 +160,12 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
         if shutdown.as_ref().is_some_and(|s| s.is_begun()) {
             return Ok(total);
         }
-        let ids = outbox::due_ids(&ctx.db, BATCH).await?;
-        if ids.is_empty() {
-            return Ok(total);
-        }
         // A short lease: a worker killed mid-batch holds its messages for
         // `outbox_lease_secs` at most; a restarted one picks them up then.
         let lease = delta(app.settings.outbox_lease);
-        let batch = outbox::claim_batch(&ctx.db, &ids, lease).await?;
+        let batch = outbox::claim_due(&ctx.db, BATCH, lease).await?;
         if batch.is_empty() {
-            // Everything due is leased by another worker.
+            // Nothing due, or everything due is leased by another worker.
             return Ok(total);
         }
         let token = batch[0].locked_until;

@@ -110,7 +110,7 @@ async fn send_orders(
 }
 
 /// The UUID-shaped tokens of a raw message, lower-case, each once.
-fn uuids_in(message: &str) -> HashSet<String> {
+pub(super) fn uuids_in(message: &str) -> HashSet<String> {
     message
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
         .filter(|t| t.len() == 36 && uuid::Uuid::parse_str(t).is_ok())
@@ -121,7 +121,7 @@ fn uuids_in(message: &str) -> HashSet<String> {
 /// Copies every message the sink accepts into `dir` as `.eml` files, so the
 /// shared `given_…` helper, which reads verification codes from the outbox
 /// folder, also works while SMTP is configured.
-fn mirror_sink_to(sink: &SmtpSink, dir: &Path, copied: &mut usize) {
+pub(super) fn mirror_sink_to(sink: &SmtpSink, dir: &Path, copied: &mut usize) {
     let messages = sink.messages();
     let _ = std::fs::create_dir_all(dir);
     for (n, message) in messages.iter().enumerate().skip(*copied) {

@@ -12,6 +12,7 @@ mod events;
 mod hardening;
 mod lifecycle;
 mod multi;
+mod multi_pg;
 
 use std::time::Duration;
 

@@ -1,0 +1,261 @@
+//! Several instances on PostgreSQL (the machine's, 127.0.0.1:5432, a fresh
+//! database per test, dropped afterwards; skipped with a notice when none
+//! answers): three instances under load send every accepted order's mail
+//! exactly once.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+
+use super::{
+    company::{given_an_approved_company, is_to, sign, Company},
+    crash::{mirror_sink_to, uuids_in},
+    http,
+    server::ServerProcess,
+    smtp_sink::SmtpSink,
+    unique_email,
+};
+
+const PG_ROOT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of the test's own on the machine's PostgreSQL; dropped on
+/// [`PgDatabase::drop_now`] (servers must be gone first).
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// `None` (with a notice) when PostgreSQL does not answer.
+    pub async fn create(test: &str) -> Option<Self> {
+        let Ok(root) = Database::connect(PG_ROOT).await else {
+            eprintln!("SKIPPED {test}: no PostgreSQL on 127.0.0.1:5432");
+            return None;
+        };
+        let name = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        root.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        Some(Self {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        })
+    }
+
+    pub async fn drop_now(self) {
+        if let Ok(root) = Database::connect(PG_ROOT).await {
+            let _ = root
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+        }
+    }
+}
+
+/// Signed unique orders, spread over `urls`, until `stop`; answers
+/// `order_id → customer address` of every 201, and the other answers.
+async fn spread_orders(
+    http: reqwest::Client,
+    urls: Vec<String>,
+    company: Arc<Company>,
+    sender: usize,
+    answered: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> (HashMap<String, String>, Vec<(u16, String)>) {
+    let (mut created, mut other) = (HashMap::new(), Vec::new());
+    let mut seq = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        seq += 1;
+        let customer = format!("m-{sender}-{seq}@example.com");
+        let body = json!({
+            "customer_details": {"name": "Ada", "email": customer, "phone": "+2348123456789"},
+            "item_summary": "iPhone 15 x2",
+            "address": "123 Main St, Lagos",
+            "external_order_id": format!("multi-{sender}-{seq}"),
+        })
+        .to_string();
+        let url = &urls[(sender + seq) % urls.len()];
+        let res = http
+            .post(url)
+            .header("X-API-Key", &company.secret_key)
+            .header(
+                "X-Webhook-Signature",
+                sign(&company.secret_key, body.as_bytes()),
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        let Ok(res) = res else {
+            other.push((0, "transport error".into()));
+            continue;
+        };
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        if status == 201 {
+            let v: Value = serde_json::from_str(&text).unwrap_or_default();
+            created.insert(
+                v["order_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                customer,
+            );
+            answered.fetch_add(1, Ordering::SeqCst);
+        } else {
+            other.push((status, text));
+        }
+    }
+    (created, other)
+}
+
+/// Waits until every order of `created` has mail in `sink`; answers how
+/// many mails each got.
+async fn mails_per_order(
+    sink: &SmtpSink,
+    created: &HashMap<String, String>,
+    timeout: Duration,
+) -> HashMap<String, usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut mailed: HashMap<String, usize> = HashMap::new();
+        for message in sink.messages() {
+            for id in uuids_in(&message) {
+                if created.get(&id).is_some_and(|to| is_to(&message, to)) {
+                    *mailed.entry(id).or_default() += 1;
+                }
+            }
+        }
+        if mailed.len() == created.len() || Instant::now() > deadline {
+            return mailed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_instances_on_postgresql_send_every_accepted_orders_mail_exactly_once() {
+    let Some(db) = PgDatabase::create("three instances on PostgreSQL").await else {
+        return;
+    };
+    let sink = SmtpSink::start();
+    let port = sink.port().to_string();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("DB_MAX_CONNECTIONS", "5"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &port),
+        ("SMTP_TLS", "none"),
+        ("OUTBOX_POLL_MS", "200"),
+        ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+        ("LOG_LEVEL", "info"),
+    ];
+    let first = ServerProcess::start(&env).await;
+    let http = http();
+    // The verification code goes to the sink: mirror it into the outbox
+    // folder the helper reads.
+    let email = unique_email("three");
+    let company = {
+        let setup = given_an_approved_company(&http, &first, &email);
+        tokio::pin!(setup);
+        let mut copied = 0;
+        loop {
+            tokio::select! {
+                company = &mut setup => break company,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                    mirror_sink_to(&sink, &first.outbox_dir(), &mut copied);
+                }
+            }
+        }
+        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", first.output()))
+    };
+    let before = sink.messages().len();
+    let servers = [
+        first,
+        ServerProcess::start(&env).await,
+        ServerProcess::start(&env).await,
+    ];
+    let company = Arc::new(company);
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}/api/v1/webhooks/orders/", s.base_url()))
+        .collect();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..12)
+        .map(|n| {
+            tokio::spawn(spread_orders(
+                http.clone(),
+                urls.clone(),
+                company.clone(),
+                n,
+                answered.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    while answered.load(Ordering::SeqCst) < 900 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let load_time = started.elapsed();
+    let (mut created, mut other) = (HashMap::new(), Vec::new());
+    for sender in senders {
+        let (c, o) = sender.await.unwrap();
+        created.extend(c);
+        other.extend(o);
+    }
+    assert!(
+        other.is_empty(),
+        "answers other than 201: {:?}",
+        &other[..other.len().min(3)]
+    );
+    assert!(
+        created.len() >= 300,
+        "too little load: {} orders",
+        created.len()
+    );
+
+    let mailed = mails_per_order(&sink, &created, Duration::from_secs(120)).await;
+    let missing = created.len() - mailed.len();
+    let twice: Vec<_> = mailed.iter().filter(|(_, n)| **n > 1).collect();
+    let per_instance: Vec<usize> = servers
+        .iter()
+        .map(|s| s.output().matches("mail sent").count())
+        .collect();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} orders got no mail",
+        created.len()
+    );
+    assert!(
+        twice.is_empty(),
+        "{} orders mailed more than once, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(3)]
+    );
+    assert!(
+        per_instance.iter().filter(|n| **n > 0).count() >= 2,
+        "the work was not shared: mails sent per instance {per_instance:?}"
+    );
+    println!(
+        "three instances on PostgreSQL: {} orders in {load_time:?}, each mailed exactly once \
+         ({} mails in all after setup); mails sent per instance {per_instance:?}",
+        created.len(),
+        sink.messages().len() - before
+    );
+    drop(servers);
+    db.drop_now().await;
+}
