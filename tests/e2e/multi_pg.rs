@@ -259,3 +259,152 @@ async fn three_instances_on_postgresql_send_every_accepted_orders_mail_exactly_o
     drop(servers);
     db.drop_now().await;
 }
+
+/// A TCP proxy in front of PostgreSQL that the test can cut: while cut, its
+/// open connections are dropped and new ones closed at once (the machine's
+/// PostgreSQL itself is never touched).
+struct CuttableProxy {
+    port: u16,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    async fn start(target: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                if *cut.borrow() {
+                    continue; // dropped: closed at once
+                }
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Self { port, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+/// Status, `Retry-After` and body of a request, or the transport error.
+async fn probe(req: reqwest::RequestBuilder) -> Result<(u16, Option<String>, String), String> {
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((status, retry, res.text().await.unwrap_or_default()))
+}
+
+#[tokio::test]
+async fn with_postgresql_cut_for_10_s_requests_answer_503_quickly_and_the_server_recovers() {
+    let Some(db) = PgDatabase::create("PostgreSQL outage").await else {
+        return;
+    };
+    let proxy = CuttableProxy::start("127.0.0.1:5432").await;
+    let url = db.url.replace(":5432/", &format!(":{}/", proxy.port));
+    let server = ServerProcess::start(&[
+        ("DATABASE_URL", url.as_str()),
+        ("DB_MAX_CONNECTIONS", "5"),
+        ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+    ])
+    .await;
+    let http = http();
+    let company = given_an_approved_company(&http, &server, &unique_email("pg-cut"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", server.output()));
+    let base = server.base_url();
+    let order = |n: usize| {
+        let body = json!({
+            "customer_details": {"name": "Ada", "email": "ada@example.com", "phone": "+2348123456789"},
+            "item_summary": "one thing",
+            "address": "1 Road",
+            "external_order_id": format!("cut-{n}"),
+        })
+        .to_string();
+        http.post(format!("{base}/api/v1/webhooks/orders/"))
+            .header("X-API-Key", &company.secret_key)
+            .header(
+                "X-Webhook-Signature",
+                sign(&company.secret_key, body.as_bytes()),
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+    assert_eq!(probe(order(0)).await.unwrap().0, 201);
+
+    proxy.set_cut(true);
+    let cut_at = Instant::now();
+    let (mut n, mut slowest, mut answers) = (0, Duration::ZERO, HashMap::new());
+    while cut_at.elapsed() < Duration::from_secs(10) {
+        n += 1;
+        for req in [
+            order(n),
+            http.get(format!("{base}/readyz")),
+            http.get(format!("{base}/api/v1/orders/"))
+                .bearer_auth(&company.token),
+        ] {
+            let sent = Instant::now();
+            let (status, retry, body) = probe(req).await.unwrap_or_else(|e| panic!("{e}"));
+            slowest = slowest.max(sent.elapsed());
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "answered after {:?}",
+                sent.elapsed()
+            );
+            // The first order may still find a connection that worked.
+            if status == 503 {
+                assert!(retry.is_some(), "503 without Retry-After: {body}");
+                let v: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["error"], "Service unavailable", "{body}");
+            }
+            *answers.entry(status).or_insert(0) += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        answers.keys().all(|s| *s == 503 || *s == 201 || *s == 200)
+            && answers.get(&503) > Some(&10),
+        "answers while cut: {answers:?}"
+    );
+    let live = probe(http.get(format!("{base}/healthz"))).await.unwrap();
+    assert_eq!(live.0, 200, "liveness does not depend on the database");
+
+    proxy.set_cut(false);
+    let restored = Instant::now();
+    loop {
+        n += 1;
+        if probe(order(n)).await.map(|a| a.0) == Ok(201)
+            && probe(http.get(format!("{base}/readyz"))).await.map(|a| a.0) == Ok(200)
+        {
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(20),
+            "not recovered: {}",
+            server.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "PostgreSQL cut 10 s: answers {answers:?}, slowest {slowest:?}; orders accepted again {:?} after the cut ended",
+        restored.elapsed()
+    );
+    drop(server);
+    db.drop_now().await;
+}
