@@ -408,3 +408,159 @@ async fn with_postgresql_cut_for_10_s_requests_answer_503_quickly_and_the_server
     drop(server);
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn kill_9_of_one_of_two_instances_while_smtp_is_down_loses_no_order_and_mails_each_once() {
+    let Some(db) = PgDatabase::create("kill -9 of one of two instances").await else {
+        return;
+    };
+    let sink = SmtpSink::start();
+    let port = sink.port().to_string();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("DB_MAX_CONNECTIONS", "5"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &port),
+        ("SMTP_TLS", "none"),
+        ("OUTBOX_POLL_MS", "200"),
+        ("OUTBOX_LEASE_SECS", "5"),
+        ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+    ];
+    let mut a = ServerProcess::start(&env).await;
+    let http = http();
+    let email = unique_email("kill-one");
+    let company = {
+        let setup = given_an_approved_company(&http, &a, &email);
+        tokio::pin!(setup);
+        let mut copied = 0;
+        loop {
+            tokio::select! {
+                company = &mut setup => break company,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                    mirror_sink_to(&sink, &a.outbox_dir(), &mut copied);
+                }
+            }
+        }
+        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", a.output()))
+    };
+    let b = ServerProcess::start(&env).await;
+    let company = Arc::new(company);
+    // SMTP goes down before the load: every confirmation queues.
+    sink.set_accepting(false);
+    let down_at = Instant::now();
+
+    let url = |s: &ServerProcess| format!("{}/api/v1/webhooks/orders/", s.base_url());
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawn = |urls: Vec<String>, first: usize, count: usize| {
+        (first..first + count)
+            .map(|n| {
+                tokio::spawn(spread_orders(
+                    http.clone(),
+                    urls.clone(),
+                    company.clone(),
+                    n,
+                    answered.clone(),
+                    stop.clone(),
+                ))
+            })
+            .collect::<Vec<_>>()
+    };
+    // Senders on A stop at the kill (their first transport error ends
+    // them after it); senders on B go on throughout.
+    let on_a = spawn(vec![url(&a)], 0, 4);
+    let on_b = spawn(vec![url(&b)], 100, 4);
+    while answered.load(Ordering::SeqCst) < 300 {
+        assert!(down_at.elapsed() < Duration::from_secs(60), "no load");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.kill_9();
+    // B keeps taking orders at full speed while SMTP is down.
+    let after_kill = answered.load(Ordering::SeqCst);
+    let timed = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for n in 0..20 {
+        let body = json!({
+            "customer_details": {"name": "Ada", "email": format!("probe-{n}@example.com"), "phone": "+2348123456789"},
+            "item_summary": "probe", "address": "1 Road",
+        })
+        .to_string();
+        let sent = Instant::now();
+        let _ = http
+            .post(url(&b))
+            .header("X-API-Key", &company.secret_key)
+            .header(
+                "X-Webhook-Signature",
+                sign(&company.secret_key, body.as_bytes()),
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        slowest = slowest.max(sent.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "an order took {slowest:?} while SMTP was down"
+    );
+    while answered.load(Ordering::SeqCst) < after_kill + 200 {
+        assert!(
+            timed.elapsed() < Duration::from_secs(30),
+            "B stopped taking orders"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (mut created, mut other) = (HashMap::new(), Vec::new());
+    for sender in on_a.into_iter().chain(on_b) {
+        let (c, o) = sender.await.unwrap();
+        created.extend(c);
+        other.extend(o);
+    }
+    // A's senders saw transport errors at the kill, nothing else.
+    assert!(
+        other.iter().all(|(s, _)| *s == 0),
+        "{:?}",
+        &other[..other.len().min(3)]
+    );
+    let refused = sink.refused();
+    // SMTP back after ~10 s down (the test's stand-in for a minute).
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(down_at.elapsed())).await;
+    sink.set_accepting(true);
+    let mailed = mails_per_order(&sink, &created, Duration::from_secs(120)).await;
+    let missing = created.len() - mailed.len();
+    let twice = mailed.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} orders answered 201 got no mail",
+        created.len()
+    );
+    assert_eq!(twice, 0, "{twice} orders mailed more than once");
+    let stored = {
+        let (_, body) = super::company::call(
+            &http,
+            reqwest::Method::GET,
+            &format!("{}/api/v1/orders/?page_size=1", b.base_url()),
+            Some(&company.token),
+            None,
+        )
+        .await
+        .unwrap();
+        body["count"].as_u64().unwrap_or(0)
+    };
+    assert!(
+        stored >= created.len() as u64,
+        "{stored} stored < {} answered 201",
+        created.len()
+    );
+    println!(
+        "kill -9 of one of two instances, SMTP down {:?}: {} orders answered 201, {stored} stored, \
+         {refused} deliveries refused while down, every order mailed exactly once after; \
+         slowest order on the survivor while SMTP was down {slowest:?}",
+        Duration::from_secs(10),
+        created.len()
+    );
+    drop(b);
+    db.drop_now().await;
+}
