@@ -353,3 +353,7 @@ pub fn routes(ctx: &AppContext) -> Routes {
         .add("/", post(receive).with_state(intake.clone()))
         .add("/status", post(update_status).with_state(intake))
 }
+
+#[cfg(test)]
+#[path = "order_webhook_fuzz.rs"]
+mod fuzz;
