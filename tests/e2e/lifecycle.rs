@@ -17,7 +17,7 @@ use tokio::{
 };
 
 use super::{
-    company::{given_an_approved_company, sign, stored_orders, Company},
+    company::{given_an_approved_company, signed_post, stored_orders, Company},
     http,
     server::ServerProcess,
     unique_email,
@@ -172,15 +172,7 @@ async fn post_orders(
             "external_order_id": format!("term-{sender}-{seq}"),
         })
         .to_string();
-        let sent = http
-            .post(&url)
-            .header("X-API-Key", &company.secret_key)
-            .header(
-                "X-Webhook-Signature",
-                sign(&company.secret_key, body.as_bytes()),
-            )
-            .header("Content-Type", "application/json")
-            .body(body)
+        let sent = signed_post(&http, &url, &company.secret_key, body)
             .send()
             .await;
         let Ok(res) = sent else { break };

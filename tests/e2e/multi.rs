@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{
-    company::{call, given_an_approved_company, sign, Company},
+    company::{call, given_an_approved_company, signed_post, Company},
     http,
     server::ServerProcess,
     unique_email,
@@ -47,11 +47,8 @@ async fn order(http: &reqwest::Client, server: &ServerProcess, key: &str) -> u16
         "address": "1 Road",
     })
     .to_string();
-    http.post(format!("{}/api/v1/webhooks/orders/", server.base_url()))
-        .header("X-API-Key", key)
-        .header("X-Webhook-Signature", sign(key, body.as_bytes()))
-        .header("Content-Type", "application/json")
-        .body(body)
+    let url = format!("{}/api/v1/webhooks/orders/", server.base_url());
+    signed_post(http, &url, key, body)
         .send()
         .await
         .map(|r| r.status().as_u16())

@@ -16,8 +16,8 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
 
 use super::{
-    company::{given_an_approved_company, is_to, sign, Company},
-    crash::{mirror_sink_to, uuids_in},
+    company::{given_an_approved_company, is_to, signed_post, Company},
+    crash::{given_an_approved_company_over_smtp, uuids_in},
     http,
     server::ServerProcess,
     smtp_sink::SmtpSink,
@@ -85,15 +85,7 @@ async fn spread_orders(
         })
         .to_string();
         let url = &urls[(sender + seq) % urls.len()];
-        let res = http
-            .post(url)
-            .header("X-API-Key", &company.secret_key)
-            .header(
-                "X-Webhook-Signature",
-                sign(&company.secret_key, body.as_bytes()),
-            )
-            .header("Content-Type", "application/json")
-            .body(body)
+        let res = signed_post(&http, url, &company.secret_key, body)
             .send()
             .await;
         let Ok(res) = res else {
@@ -164,21 +156,7 @@ async fn three_instances_on_postgresql_send_every_accepted_orders_mail_exactly_o
     let http = http();
     // The verification code goes to the sink: mirror it into the outbox
     // folder the helper reads.
-    let email = unique_email("three");
-    let company = {
-        let setup = given_an_approved_company(&http, &first, &email);
-        tokio::pin!(setup);
-        let mut copied = 0;
-        loop {
-            tokio::select! {
-                company = &mut setup => break company,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {
-                    mirror_sink_to(&sink, &first.outbox_dir(), &mut copied);
-                }
-            }
-        }
-        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", first.output()))
-    };
+    let company = given_an_approved_company_over_smtp(&http, &first, &sink, "three").await;
     let before = sink.messages().len();
     let servers = [
         first,
@@ -337,14 +315,12 @@ async fn with_postgresql_cut_for_10_s_requests_answer_503_quickly_and_the_server
             "external_order_id": format!("cut-{n}"),
         })
         .to_string();
-        http.post(format!("{base}/api/v1/webhooks/orders/"))
-            .header("X-API-Key", &company.secret_key)
-            .header(
-                "X-Webhook-Signature",
-                sign(&company.secret_key, body.as_bytes()),
-            )
-            .header("Content-Type", "application/json")
-            .body(body)
+        signed_post(
+            &http,
+            &format!("{base}/api/v1/webhooks/orders/"),
+            &company.secret_key,
+            body,
+        )
     };
     assert_eq!(probe(order(0)).await.unwrap().0, 201);
 
@@ -428,21 +404,7 @@ async fn kill_9_of_one_of_two_instances_while_smtp_is_down_loses_no_order_and_ma
     ];
     let mut a = ServerProcess::start(&env).await;
     let http = http();
-    let email = unique_email("kill-one");
-    let company = {
-        let setup = given_an_approved_company(&http, &a, &email);
-        tokio::pin!(setup);
-        let mut copied = 0;
-        loop {
-            tokio::select! {
-                company = &mut setup => break company,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {
-                    mirror_sink_to(&sink, &a.outbox_dir(), &mut copied);
-                }
-            }
-        }
-        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", a.output()))
-    };
+    let company = given_an_approved_company_over_smtp(&http, &a, &sink, "kill-one").await;
     let b = ServerProcess::start(&env).await;
     let company = Arc::new(company);
     // SMTP goes down before the load: every confirmation queues.
@@ -486,15 +448,7 @@ async fn kill_9_of_one_of_two_instances_while_smtp_is_down_loses_no_order_and_ma
         })
         .to_string();
         let sent = Instant::now();
-        let _ = http
-            .post(url(&b))
-            .header("X-API-Key", &company.secret_key)
-            .header(
-                "X-Webhook-Signature",
-                sign(&company.secret_key, body.as_bytes()),
-            )
-            .header("Content-Type", "application/json")
-            .body(body)
+        let _ = signed_post(&http, &url(&b), &company.secret_key, body)
             .send()
             .await;
         slowest = slowest.max(sent.elapsed());
