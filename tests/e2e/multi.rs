@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use super::{
     company::{call, given_an_approved_company, signed_post, Company},
     http,
+    multi_pg::PgDatabase,
     server::ServerProcess,
     unique_email,
 };
@@ -138,16 +139,27 @@ async fn unknown_keys_are_answered_401_from_memory_without_a_query_each() {
     );
 }
 
-/// Two servers on one database (the second on the first's SQLite file), both
-/// on `redis`.
-async fn two_instances(redis: &str, extra: &[(&str, &str)]) -> (ServerProcess, ServerProcess) {
-    let mut env = vec![("REDIS_URL", redis)];
+/// Two servers on one fresh PostgreSQL database (several instances need
+/// PostgreSQL: SQLite's lock is per file, and two processes writing one
+/// file refuse each other's transactions), both on the machine's Redis.
+/// `None`, with a notice, when either is absent.
+async fn two_instances(
+    test: &str,
+    extra: &[(&str, &str)],
+) -> Option<(PgDatabase, ServerProcess, ServerProcess)> {
+    if !machine_redis(test) {
+        return None;
+    }
+    let db = PgDatabase::create(test).await?;
+    let mut env = vec![
+        ("REDIS_URL", MACHINE_REDIS),
+        ("DATABASE_URL", db.url.as_str()),
+        ("DB_MAX_CONNECTIONS", "5"),
+    ];
     env.extend_from_slice(extra);
     let a = ServerProcess::start(&env).await;
-    let db = a.env_var("DATABASE_URL").unwrap();
-    env.push(("DATABASE_URL", &db));
     let b = ServerProcess::start(&env).await;
-    (a, b)
+    Some((db, a, b))
 }
 
 /// How long after `since` the key stops working on `server` (polled).
@@ -170,10 +182,14 @@ async fn refused_after(
 
 #[tokio::test]
 async fn a_key_revoked_or_a_company_suspended_on_one_instance_stops_on_the_other_within_100_ms() {
-    if !machine_redis("key invalidation across instances") {
+    let Some((db, a, b)) = two_instances(
+        "key invalidation across instances",
+        &[("ORDER_RATE_LIMIT_PER_SEC", "0")],
+    )
+    .await
+    else {
         return;
-    }
-    let (a, b) = two_instances(MACHINE_REDIS, &[("ORDER_RATE_LIMIT_PER_SEC", "0")]).await;
+    };
     let http = http();
     let company = company_on(&http, &a, "invalidate").await;
     // B has the key cached.
@@ -245,21 +261,23 @@ async fn a_key_revoked_or_a_company_suspended_on_one_instance_stops_on_the_other
         "invalidation over Redis: revoked key refused on the other instance {revoked:?} after the \
          rotation answered, suspended company's key {suspended:?} after the suspension answered"
     );
+    drop((a, b));
+    db.drop_now().await;
 }
 
 #[tokio::test]
 async fn the_per_key_rate_limit_is_shared_by_two_instances() {
-    if !machine_redis("shared rate limits") {
-        return;
-    }
-    let (a, b) = two_instances(
-        MACHINE_REDIS,
+    let Some((db, a, b)) = two_instances(
+        "shared rate limits",
         &[
             ("ORDER_RATE_LIMIT_PER_SEC", "1"),
             ("ORDER_RATE_LIMIT_BURST", "5"),
         ],
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let http = http();
     let company = company_on(&http, &a, "shared-limit").await;
     let mut accepted = 0;
@@ -281,6 +299,8 @@ async fn the_per_key_rate_limit_is_shared_by_two_instances() {
         "{accepted} accepted, {limited} limited over two instances in {:?}",
         started.elapsed()
     );
+    drop((a, b));
+    db.drop_now().await;
 }
 
 /// A `redis-server` of the test's own, on a free port; killed on drop.

@@ -142,14 +142,6 @@ impl ServerProcess {
         self.dir.0.join("outbox")
     }
 
-    /// A variable of the server's environment (its `DATABASE_URL`, say).
-    pub fn env_var(&self, key: &str) -> Option<String> {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    }
-
     /// The OS process id, while the server runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
