@@ -196,20 +196,26 @@ async fn a_key_revoked_or_a_company_suspended_on_one_instance_stops_on_the_other
     assert_eq!(order(&http, &b, &company.secret_key).await, 201);
     assert_eq!(order(&http, &b, &company.secret_key).await, 201);
 
-    let (status, rotated) = call(
-        &http,
-        Method::POST,
-        &format!("{}/api/v1/webhook/secret/", a.base_url()),
-        Some(&company.token),
-        Some(&json!({"revoke_previous": true})),
-    )
-    .await
-    .unwrap();
-    let rotated_at = Instant::now();
-    assert_eq!(status, 200, "{rotated}");
-    let revoked = refused_after(&http, &b, &company.secret_key, rotated_at).await;
-    let new_key = rotated["secret_key"].as_str().unwrap().to_string();
-    assert_eq!(order(&http, &b, &new_key).await, 201);
+    // Five rotations on A, each revoking the key B has cached.
+    let mut key = company.secret_key.clone();
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let (status, rotated) = call(
+            &http,
+            Method::POST,
+            &format!("{}/api/v1/webhook/secret/", a.base_url()),
+            Some(&company.token),
+            Some(&json!({"revoke_previous": true})),
+        )
+        .await
+        .unwrap();
+        let rotated_at = Instant::now();
+        assert_eq!(status, 200, "{rotated}");
+        latencies.push(refused_after(&http, &b, &key, rotated_at).await);
+        key = rotated["secret_key"].as_str().unwrap().to_string();
+        assert_eq!(order(&http, &b, &key).await, 201);
+    }
+    let new_key = key;
 
     // Suspension by an admin on A.
     a.run_task(
@@ -253,13 +259,21 @@ async fn a_key_revoked_or_a_company_suspended_on_one_instance_stops_on_the_other
     let suspended_at = Instant::now();
     assert_eq!(status, 200, "{body}");
     let suspended = refused_after(&http, &b, &new_key, suspended_at).await;
+    latencies.push(suspended);
+    latencies.sort();
+    let (median, max) = (
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    );
+    // Typically 5–50 ms; on a loaded CI machine one may straggle, but never
+    // near the 5 s a cache without invalidation would take.
     assert!(
-        revoked < Duration::from_millis(100) && suspended < Duration::from_millis(100),
-        "on the other instance: revoked key refused after {revoked:?}, suspended company after {suspended:?}"
+        median < Duration::from_millis(100) && max < Duration::from_secs(1),
+        "on the other instance, keys refused after {latencies:?} (5 revocations, 1 suspension)"
     );
     println!(
-        "invalidation over Redis: revoked key refused on the other instance {revoked:?} after the \
-         rotation answered, suspended company's key {suspended:?} after the suspension answered"
+        "invalidation over Redis: the other instance refused the old key {latencies:?} after \
+         5 revocations and 1 suspension answered (median {median:?})"
     );
     drop((a, b));
     db.drop_now().await;
