@@ -42,7 +42,9 @@ admin:
 	@test -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin EMAIL=you@example.com PASSWORD='at least 10 chars'"; exit 2; }
 	@ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
 
-## bench: signed-order intake load test against the release server (BENCH_ARGS="--duration 30")
+## bench: signed-order intake load test against the release server; DB=postgres for PostgreSQL
+## (PG_URL, default the local test database), BENCH_ARGS="--duration 60" for longer runs
 bench:
 	$(CARGO) build --release --bin order_fellow-cli
-	$(CARGO) run --release -p order_fellow_bench -- --server $${CARGO_TARGET_DIR:-target}/release/order_fellow-cli $(BENCH_ARGS)
+	$(CARGO) run --release -p order_fellow_bench -- --server $${CARGO_TARGET_DIR:-target}/release/order_fellow-cli \
+		--db $(or $(DB),sqlite) --pg-url $(or $(PG_URL),postgres://postgres@127.0.0.1:5432/test) $(BENCH_ARGS)

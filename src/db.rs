@@ -61,10 +61,89 @@ pub async fn open(
         let reader = connect_sqlite(config, readers.max(1), true).await?;
         (writer, reader)
     } else {
-        (ctx.db.clone(), ctx.db.clone())
+        // Our own pool, opened like loco's plus TCP_NODELAY (see
+        // `nodelay`); loco's pool is dropped with the old context value.
+        let pool = connect_postgres(config).await?;
+        (pool.clone(), pool)
     };
     ctx.shared_store.insert(Arc::new(Readers(reader)));
     Ok(writer)
+}
+
+/// Opens the PostgreSQL pool with loco's settings, each new connection with
+/// Nagle's algorithm off.
+///
+/// # Errors
+/// When the database cannot be reached.
+async fn connect_postgres(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
+    let port = url::Url::parse(&config.uri)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or(5432);
+    let mut opt = ConnectOptions::new(&config.uri);
+    opt.max_connections(config.max_connections)
+        .min_connections(config.min_connections)
+        .connect_timeout(Duration::from_millis(config.connect_timeout))
+        .idle_timeout(Duration::from_millis(config.idle_timeout))
+        .sqlx_logging(config.enable_logging)
+        .map_sqlx_postgres_pool_opts(move |o| {
+            o.after_connect(move |_conn, _meta| {
+                Box::pin(async move {
+                    nodelay::to_port(port);
+                    Ok(())
+                })
+            })
+        });
+    if let Some(acquire) = config.acquire_timeout {
+        opt.acquire_timeout(Duration::from_millis(acquire));
+    }
+    Database::connect(opt).await
+}
+
+/// sqlx 0.9.0 opens its PostgreSQL sockets without `TCP_NODELAY`
+/// (launchbadge/sqlx#4335, fixed upstream by #4336, not yet released). A
+/// statement larger than one TCP segment — a batch insert of a few dozen
+/// orders — then leaves its tail waiting on the server's delayed ACK, about
+/// 40 ms per statement: PostgreSQL intake ran at ~400 orders/s with the
+/// server idle. Until a release carries the fix, each new connection's
+/// socket gets the option here. Remove this module with sqlx ≥ 0.9.1.
+mod nodelay {
+    /// Sets `TCP_NODELAY` on every TCP socket of this process whose peer
+    /// port is `port` (idempotent; sockets already set are unchanged).
+    #[cfg(target_os = "linux")]
+    pub fn to_port(port: u16) {
+        use std::os::fd::BorrowedFd;
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for entry in fds.flatten() {
+            let is_socket = std::fs::read_link(entry.path())
+                .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+            let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if !is_socket {
+                continue;
+            }
+            // SAFETY: the descriptor is only borrowed for two socket calls.
+            // Should another thread close it meanwhile, they fail with
+            // EBADF, or reach a socket that reused the number, which at
+            // worst gets TCP_NODELAY if it talks to the same port too.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let socket = socket2::SockRef::from(&fd);
+            let to_db = socket
+                .peer_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .is_some_and(|a| a.port() == port);
+            if to_db {
+                let _ = socket.set_tcp_nodelay(true);
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn to_port(_port: u16) {}
 }
 
 /// Opens a SQLite pool of `size` connections: WAL (readers never block the

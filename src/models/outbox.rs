@@ -187,18 +187,19 @@ pub async fn claim_batch<C: ConnectionTrait>(
 /// workers on several instances each take a different batch at once
 /// instead of racing for the same oldest rows (where all but one would come
 /// away empty until the next poll). On SQLite, which has one writer and no
-/// row locks, [`due_ids`] then [`claim_batch`]. Either way a row is leased
+/// row locks, [`due_ids`] on `reader` then [`claim_batch`]. Either way a row is leased
 /// by one worker only: the lease is set only where it is still free.
 ///
 /// # Errors
 /// On database failure.
-pub async fn claim_due<C: ConnectionTrait>(
+pub async fn claim_due<C: ConnectionTrait, R: ConnectionTrait>(
     db: &C,
+    reader: &R,
     limit: u64,
     lease: Duration,
 ) -> Result<Vec<Model>, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        let ids = due_ids(db, limit).await?;
+        let ids = due_ids(reader, limit).await?;
         return claim_batch(db, &ids, lease).await;
     }
     let t = now();

@@ -49,6 +49,8 @@ use crate::{
 
 mod client;
 pub use client::{Deliverer, BODY_KEPT, PER_ENDPOINT, TIMEOUT};
+/// How long a busy loop lets work gather between rounds.
+const GATHER: Duration = Duration::from_millis(10);
 /// How often the expiry scan runs.
 const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
 /// How long before a key's expiry its company hears of it.
@@ -546,6 +548,11 @@ impl Dispatcher {
                     () = events::wait(poll) => {}
                     () = shutdown.begun() => {}
                 }
+            } else {
+                // Busy: let results and new events gather for a moment, so
+                // each lease and each record covers many deliveries. Every
+                // one is a commit that the intake's commits queue behind.
+                tokio::time::sleep(GATHER).await;
             }
         }
     }

@@ -150,7 +150,7 @@ async fn three_instances_on_postgresql_send_every_accepted_orders_mail_exactly_o
         ("SMTP_TLS", "none"),
         ("OUTBOX_POLL_MS", "200"),
         ("ORDER_RATE_LIMIT_PER_SEC", "0"),
-        ("LOG_LEVEL", "info"),
+        ("LOG_LEVEL", "debug"),
     ];
     let first = ServerProcess::start(&env).await;
     let http = http();

@@ -12,6 +12,7 @@
 #[path = "../../e2e/company.rs"]
 mod company;
 mod load;
+mod pg;
 mod receiver;
 mod report;
 #[allow(dead_code)]
@@ -46,6 +47,17 @@ struct Args {
     /// The project folder holding `config/` (the server's working directory).
     #[arg(long, default_value = ".")]
     workdir: PathBuf,
+    /// `sqlite` (a fresh file in a temp dir) or `postgres` (a fresh database
+    /// on `--pg-url`, dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// The PostgreSQL server for `--db postgres`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pg_url: String,
+    /// Onboard a company, print the intake URL and its key, and keep the
+    /// server up until interrupted (for `../shared/perf/compare.sh`).
+    #[arg(long)]
+    hold: bool,
 }
 
 /// The runs, in order: keep-alive at 16 and 64, then 64 with a new
@@ -88,20 +100,22 @@ async fn bench(args: Args) -> Result<bool, String> {
     }
     let duration = Duration::from_secs(args.duration.max(1));
 
-    let server = ServerProcess::try_start_binary(
-        &server_bin,
-        &workdir,
-        &[
-            ("ORDER_RATE_LIMIT_PER_SEC", "0"),
-            // The events run's receiver listens on 127.0.0.1.
-            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
-        ],
-    )
-    .await?;
+    let database = pg::Database::for_bench(&args.db, &args.pg_url)?;
+    let mut env = vec![
+        ("ORDER_RATE_LIMIT_PER_SEC", "0"),
+        // The events run's receiver listens on 127.0.0.1.
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+    ];
+    if let Some(url) = database.url() {
+        env.push(("DATABASE_URL", url));
+        env.push(("DB_MAX_CONNECTIONS", "10"));
+    }
+    let server = ServerProcess::try_start_binary(&server_bin, &workdir, &env).await?;
     println!(
-        "server: {} (pid {}), SQLite in a temp dir, {}s per run",
+        "server: {} (pid {}), {}, {}s per run",
         server_bin.display(),
         server.pid().unwrap_or_default(),
+        database.describe(),
         duration.as_secs()
     );
 
@@ -127,11 +141,22 @@ async fn bench(args: Args) -> Result<bool, String> {
         "company approved and secret fetched in {:.1}s\n",
         onboarding.elapsed().as_secs_f64()
     );
+    if args.hold {
+        println!(
+            "URL={}/api/v1/webhooks/orders/\nKEY={}\nPID={}\nholding until interrupted…",
+            server.base_url(),
+            company.secret_key,
+            server.pid().unwrap_or_default()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(true);
+    }
 
     let mut rows = Vec::new();
     let (mut created, mut errors) = (0u64, 0u64);
     for (mode, concurrency) in PLAN {
         println!("running {} at concurrency {concurrency}…", mode.label());
+        let before = Probe::take(&http, &server).await;
         let outcome = load::run(
             &server.base_url(),
             &company.secret_key,
@@ -145,9 +170,18 @@ async fn bench(args: Args) -> Result<bool, String> {
         for error in &outcome.first_errors {
             println!("  error: {error}");
         }
-        rows.push(row(mode.label(), concurrency, &outcome, &server));
+        let after = Probe::take(&http, &server).await;
+        rows.push(row(
+            database.kind(),
+            mode.label(),
+            concurrency,
+            &outcome,
+            &server,
+            &before,
+            &after,
+        ));
     }
-    let events = events_run(&http, &server, &company, duration).await?;
+    let events = events_run(&http, &server, database.kind(), &company, duration).await?;
     created += events.row_created;
     errors += events.row.errors;
     let without = rows
@@ -181,9 +215,49 @@ async fn bench(args: Args) -> Result<bool, String> {
     Ok(consistent && errors == 0)
 }
 
-/// One line of the table for a run, with the server's memory now.
-fn row(mode: &str, concurrency: usize, outcome: &load::Outcome, server: &ServerProcess) -> Row {
+/// What the server had used and queued before a run.
+struct Probe {
+    cpu: Option<Duration>,
+    outbox: Option<u64>,
+    at: Instant,
+}
+
+impl Probe {
+    async fn take(http: &reqwest::Client, server: &ServerProcess) -> Self {
+        Self {
+            cpu: report::cpu_time(server.pid()),
+            outbox: receiver::gauge(http, &server.base_url(), "outbox_pending")
+                .await
+                .ok(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// One line of the table for a run: the load's figures, the server's memory
+/// now, its CPU per accepted order, and the mail it sent meanwhile (every
+/// accepted order queues one confirmation).
+fn row(
+    db: &'static str,
+    mode: &str,
+    concurrency: usize,
+    outcome: &load::Outcome,
+    server: &ServerProcess,
+    before: &Probe,
+    after: &Probe,
+) -> Row {
+    let secs = after.at.duration_since(before.at).as_secs_f64().max(1e-3);
+    let mail_per_sec = before.outbox.zip(after.outbox).map(|(b, a)| {
+        let sent = (b + outcome.created).saturating_sub(a);
+        sent as f64 / secs
+    });
+    let cpu_ms_per_order = before
+        .cpu
+        .zip(after.cpu)
+        .filter(|_| outcome.created > 0)
+        .map(|(b, a)| a.saturating_sub(b).as_secs_f64() * 1000.0 / outcome.created as f64);
     Row {
+        db,
         mode: mode.to_string(),
         concurrency,
         orders_per_sec: outcome.orders_per_sec(),
@@ -191,7 +265,10 @@ fn row(mode: &str, concurrency: usize, outcome: &load::Outcome, server: &ServerP
         p99_ms: outcome.latency_ms(0.99),
         p999_ms: outcome.latency_ms(0.999),
         errors: outcome.errors,
+        mail_per_sec,
+        outbox_pending: after.outbox,
         memory: Memory::of_process(server.pid()),
+        cpu_ms_per_order,
     }
 }
 
@@ -214,6 +291,7 @@ struct EventsRun {
 async fn events_run(
     http: &reqwest::Client,
     server: &ServerProcess,
+    db: &'static str,
     company: &company::Company,
     duration: Duration,
 ) -> Result<EventsRun, String> {
@@ -237,6 +315,7 @@ async fn events_run(
         Duration::from_secs(1),
         Arc::clone(&stop),
     ));
+    let before = Probe::take(http, server).await;
     let outcome = load::run(
         &server.base_url(),
         &company.secret_key,
@@ -245,6 +324,7 @@ async fn events_run(
         duration,
     )
     .await?;
+    let after = Probe::take(http, server).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let pending = sampler.await.map_err(|e| format!("sampler: {e}"))?;
     let drained = receiver::drained(http, &server.base_url(), Duration::from_secs(120)).await?;
@@ -253,10 +333,13 @@ async fn events_run(
     }
     Ok(EventsRun {
         row: row(
+            db,
             "keep-alive + endpoint",
             EVENTS_CONCURRENCY,
             &outcome,
             server,
+            &before,
+            &after,
         ),
         row_created: outcome.created,
         pending,

@@ -63,6 +63,14 @@ impl Receiver {
 /// # Errors
 /// When `/metrics` does not answer or lacks the gauge.
 pub async fn pending(http: &reqwest::Client, base_url: &str) -> Result<u64, String> {
+    gauge(http, base_url, "event_deliveries_pending").await
+}
+
+/// A row-count gauge (`outbox_pending`, …) from the server's `/metrics`.
+///
+/// # Errors
+/// When `/metrics` does not answer or lacks the gauge.
+pub async fn gauge(http: &reqwest::Client, base_url: &str, name: &str) -> Result<u64, String> {
     let text = http
         .get(format!("{base_url}/metrics"))
         .send()
@@ -72,11 +80,11 @@ pub async fn pending(http: &reqwest::Client, base_url: &str) -> Result<u64, Stri
         .await
         .map_err(|e| format!("metrics: {e}"))?;
     text.lines()
-        .find_map(|l| l.strip_prefix("event_deliveries_pending "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         // A gauge of a row count: a whole, non-negative number.
         .map(|v| v.max(0.0) as u64)
-        .ok_or_else(|| "metrics: no event_deliveries_pending".to_string())
+        .ok_or_else(|| format!("metrics: no {name}"))
 }
 
 /// Pending deliveries sampled every `every` until `stop` is set.

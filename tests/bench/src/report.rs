@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 /// One line of the table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// `sqlite` or `postgres`.
+    pub db: &'static str,
     pub mode: String,
     pub concurrency: usize,
     pub orders_per_sec: f64,
@@ -12,7 +14,32 @@ pub struct Row {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub errors: u64,
+    /// Mails delivered per second over the run (outbox drained).
+    pub mail_per_sec: Option<f64>,
+    /// `outbox_pending` when the load stopped.
+    pub outbox_pending: Option<u64>,
     pub memory: Memory,
+    /// Server CPU (user + system) per accepted order, in ms.
+    pub cpu_ms_per_order: Option<f64>,
+}
+
+/// The CPU time a process has used so far (user + system, `/proc/<pid>/stat`).
+pub fn cpu_time(pid: Option<u32>) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the `(comm)`, which may hold spaces: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_sec = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    Some(std::time::Duration::from_millis(
+        ticks * 1000 / per_sec.max(1),
+    ))
+}
+
+fn optional(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.decimals$}"))
 }
 
 /// The server's resident memory (`VmRSS`), its peak (`VmHWM`) and the part
@@ -58,7 +85,8 @@ fn megabytes(kb: Option<u64>) -> String {
     )
 }
 
-const HEADER: [&str; 10] = [
+const HEADER: [&str; 14] = [
+    "db",
     "mode",
     "concurrency",
     "orders/s",
@@ -66,18 +94,22 @@ const HEADER: [&str; 10] = [
     "p99 ms",
     "p99.9 ms",
     "errors",
+    "mail/s",
+    "outbox end",
     "RSS MB",
     "HWM MB",
     "anon MB",
+    "CPU ms/order",
 ];
 
 /// Renders the rows as an aligned plain-text table (first column left, the
 /// numbers right-aligned), one line per row after a header and a rule.
 pub fn render(rows: &[Row]) -> String {
-    let cells: Vec<[String; 10]> = rows
+    let cells: Vec<[String; 14]> = rows
         .iter()
         .map(|r| {
             [
+                r.db.to_string(),
                 r.mode.clone(),
                 r.concurrency.to_string(),
                 format!("{:.1}", r.orders_per_sec),
@@ -85,9 +117,13 @@ pub fn render(rows: &[Row]) -> String {
                 format!("{:.2}", r.p99_ms),
                 format!("{:.2}", r.p999_ms),
                 r.errors.to_string(),
+                optional(r.mail_per_sec, 0),
+                r.outbox_pending
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
                 megabytes(r.memory.rss_kb),
                 megabytes(r.memory.hwm_kb),
                 megabytes(r.memory.anon_kb),
+                optional(r.cpu_ms_per_order, 3),
             ]
         })
         .collect();
@@ -125,6 +161,7 @@ mod tests {
 
     fn row(mode: &str, concurrency: usize, orders_per_sec: f64) -> Row {
         Row {
+            db: "sqlite",
             mode: mode.into(),
             concurrency,
             orders_per_sec,
@@ -132,11 +169,14 @@ mod tests {
             p99_ms: 12.0,
             p999_ms: 150.5,
             errors: 0,
+            mail_per_sec: Some(4000.0),
+            outbox_pending: Some(12),
             memory: Memory {
                 rss_kb: Some(51_200),
                 hwm_kb: None,
                 anon_kb: Some(20_480),
             },
+            cpu_ms_per_order: None,
         }
     }
 
@@ -169,15 +209,19 @@ mod tests {
         ]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4, "{table}");
-        assert!(lines[0].starts_with("mode "));
+        assert!(lines[0].starts_with("db "));
         assert!(lines[1].chars().all(|c| c == '-'));
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{table}");
-        assert!(lines[2].starts_with("keep-alive "));
+        assert!(lines[2].starts_with("sqlite "));
         assert!(lines[2].contains("1234.6"));
         assert!(lines[2].contains("1.23"));
         assert!(lines[2].contains("150.50"));
         assert!(lines[2].contains("50.0"), "51200 kB is 50.0 MB: {table}");
         assert!(lines[3].contains(" - "), "unknown HWM shows '-': {table}");
-        assert!(lines[3].trim_end().ends_with("20.0"));
+        assert!(lines[3].contains(" 20.0 "), "anon MB: {table}");
+        assert!(
+            lines[3].trim_end().ends_with(" -"),
+            "no CPU figure: {table}"
+        );
     }
 }
