@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, path::Path, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 use axum::Router as AxumRouter;
@@ -20,9 +20,11 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::{
+    cluster::Cluster,
     controllers,
-    controllers::middleware::{close_gracefully, JsonCatchPanic},
+    controllers::middleware::{close_gracefully, read_deadline, JsonCatchPanic},
     limits::Limiters,
+    server::Shutdown,
     settings::AppSettings,
     tasks, workers,
     workers::{deliveries::Deliverer, order_writer::OrderWriter},
@@ -58,8 +60,18 @@ impl Hooks for App {
         let settings = AppSettings::load(&ctx.environment, &ctx.config)?;
         let config = ctx.config.database.clone();
         ctx.db = crate::db::open(&ctx, &config, settings.settings.db_read_connections).await?;
+        let cluster = match &settings.settings.redis_url {
+            Some(url) => {
+                let cluster = Cluster::new(url).map_err(|e| loco_rs::Error::string(&e))?;
+                Cluster::install(&cluster);
+                ctx.shared_store.insert(cluster.clone());
+                Some(cluster)
+            }
+            None => None,
+        };
         ctx.shared_store
-            .insert(Arc::new(Limiters::new(&settings.settings)));
+            .insert(Arc::new(Limiters::new(&settings.settings, cluster)));
+        ctx.shared_store.insert(Arc::new(Shutdown::default()));
         ctx.shared_store.insert(Arc::new(OrderWriter::default()));
         let deliverer = Deliverer::new(settings.settings.events.targets)
             .map_err(|e| loco_rs::Error::string(&format!("event delivery client: {e}")))?;
@@ -78,6 +90,7 @@ impl Hooks for App {
     /// logs its own refusals).
     fn routes(ctx: &AppContext) -> AppRoutes {
         AppRoutes::with_default_routes()
+            .add_route(controllers::health::routes())
             .add_route(controllers::auth::routes())
             .add_route(controllers::kyc::routes())
             .add_route(controllers::admin_kyc::routes())
@@ -110,9 +123,11 @@ impl Hooks for App {
 
     /// JSON 404/405 for unknown routes, and every path answers with or without
     /// its trailing slash (the path is normalised before routing, so a POST
-    /// body is never lost to a redirect). Outermost, an answer given before
-    /// the request's body was read closes its connection gracefully.
-    async fn after_routes(router: AxumRouter, _ctx: &AppContext) -> Result<AxumRouter> {
+    /// body is never lost to a redirect). Outside that, an answer given before
+    /// the request's body was read closes its connection gracefully; and
+    /// outermost, a body must arrive within `READ_TIMEOUT_SECS`.
+    async fn after_routes(router: AxumRouter, ctx: &AppContext) -> Result<AxumRouter> {
+        let read_timeout = AppSettings::get(ctx).settings.read_timeout;
         crate::metrics::handle();
         let inner = router
             .layer(axum::middleware::from_fn(crate::metrics::track))
@@ -120,21 +135,33 @@ impl Hooks for App {
             .method_not_allowed_fallback(controllers::method_not_allowed);
         Ok(AxumRouter::new()
             .fallback_service(NormalizePathLayer::trim_trailing_slash().layer(inner))
-            .layer(axum::middleware::from_fn(close_gracefully)))
+            .layer(axum::middleware::from_fn(close_gracefully))
+            .layer(axum::middleware::from_fn_with_state(
+                read_timeout,
+                read_deadline,
+            )))
     }
 
-    /// Serves HTTP and, beside it, the mail and event delivery workers.
+    /// Serves HTTP and, beside it, the mail and event delivery workers (and,
+    /// with Redis, the key-change subscription). On SIGTERM: no new
+    /// connections, requests in flight answered, the workers' current batch
+    /// finished, all within 10 s (`server.rs`).
     async fn serve(app: AxumRouter, ctx: &AppContext, params: &ServeParams) -> Result<()> {
+        if let Some(cluster) = ctx.shared_store.get::<Arc<Cluster>>() {
+            cluster.spawn_invalidation_listener();
+        }
         workers::outbox::spawn(ctx.clone());
         workers::deliveries::spawn(ctx.clone());
         let listener =
             tokio::net::TcpListener::bind(&format!("{}:{}", params.binding, params.port)).await?;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        let read_timeout = AppSettings::get(ctx).settings.read_timeout;
+        crate::server::serve(app, listener, read_timeout, shutdown_signal()).await?;
+        if let Some(shutdown) = Shutdown::of(ctx) {
+            if !shutdown.finish(crate::server::WORKER_TIMEOUT).await {
+                tracing::warn!("a worker batch was still running at the shutdown deadline");
+            }
+        }
+        tracing::info!("shut down");
         Ok(())
     }
 

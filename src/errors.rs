@@ -10,7 +10,7 @@ use axum::{
     Json,
 };
 use loco_rs::model::ModelError;
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use serde_json::{json, Map, Value};
 
 use crate::domain::DomainError;
@@ -176,6 +176,42 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether `err` says the database cannot be reached (refused, cut, no
+/// connection free in time), as opposed to a query it refused.
+#[must_use]
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::Tls(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+                | sea_orm::sqlx::Error::Protocol(_)
+        ),
+        _ => false,
+    }
+}
+
+/// Seconds a client is asked to wait while the database is unreachable.
+const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
+impl ApiError {
+    /// A database failure: 503 while the database cannot be reached, else 500.
+    #[must_use]
+    pub fn database(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            metrics::counter!("database_unavailable_total").increment(1);
+            tracing::warn!(error = %err, "database unavailable");
+            Self::unavailable(DATABASE_RETRY_AFTER_SECS)
+        } else {
+            Self::internal(err)
+        }
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         if matches!(err, DbErr::RecordNotFound(_)) {
@@ -184,7 +220,7 @@ impl From<DbErr> for ApiError {
         if is_unique_violation(&err) {
             return Self::conflict("Resource already exists", None);
         }
-        Self::internal(err)
+        Self::database(err)
     }
 }
 

@@ -1,4 +1,5 @@
 pub mod app;
+pub mod cluster;
 pub mod controllers;
 pub mod db;
 pub mod domain;
@@ -8,6 +9,7 @@ pub mod mailers;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod server;
 pub mod settings;
 pub mod tasks;
 pub mod views;

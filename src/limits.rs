@@ -3,9 +3,12 @@
 //! logins per (account, client address) and per client address, and for
 //! sign-up mail per client address; and the password hasher's slots.
 //!
-//! The windows live in this process. Behind several instances they belong in
-//! a shared store: [`Limiters::login_attempt`], [`LoginAttempt`] and
-//! [`Limiters::signup`] are the whole surface such a backend implements.
+//! With `REDIS_URL`, the two token buckets are shared by every instance
+//! (`cluster::gcra`); this process's own buckets then serve only while Redis
+//! is away. The windows live in this process. Behind several instances they
+//! belong in a shared store too: [`Limiters::login_attempt`],
+//! [`LoginAttempt`] and [`Limiters::signup`] are the whole surface such a
+//! backend implements.
 
 use std::{
     hash::Hash,
@@ -21,6 +24,10 @@ use moka::{ops::compute::Op, sync::Cache};
 use tokio::sync::Semaphore;
 
 use crate::{
+    cluster::{
+        gcra::{self, Verdict},
+        Cluster,
+    },
     domain::{crypto::sha256, email::Email},
     errors::ApiError,
     settings::Settings,
@@ -40,6 +47,10 @@ const BUSY_RETRY_AFTER_SECS: u64 = 1;
 pub struct Limiters {
     providers: Option<DefaultKeyedRateLimiter<&'static str>>,
     orders: Option<DefaultKeyedRateLimiter<String>>,
+    /// The same two limits in Redis, when configured.
+    shared: Option<Arc<Cluster>>,
+    provider_quota: Option<gcra::Quota>,
+    order_quota: Option<gcra::Quota>,
     login_per_account: Windows<(AccountKey, IpAddr)>,
     login_per_address: Windows<IpAddr>,
     signups: Windows<IpAddr>,
@@ -48,19 +59,27 @@ pub struct Limiters {
 
 impl Limiters {
     /// Builds the limiters; a token-bucket rate of 0 disables that limit.
+    /// With `shared`, the token buckets are checked in Redis first.
     #[must_use]
-    pub fn new(s: &Settings) -> Self {
-        let providers = NonZeroU32::new(s.provider_rate_limit_per_min)
-            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        let orders = NonZeroU32::new(s.order_rate_limit_per_sec).map(|n| {
+    pub fn new(s: &Settings, shared: Option<Arc<Cluster>>) -> Self {
+        let provider_rate = NonZeroU32::new(s.provider_rate_limit_per_min);
+        let providers = provider_rate.map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        let order_rate = NonZeroU32::new(s.order_rate_limit_per_sec).map(|n| {
             let burst = NonZeroU32::new(s.order_rate_limit_burst)
                 .unwrap_or(n)
                 .max(n);
-            RateLimiter::keyed(Quota::per_second(n).allow_burst(burst))
+            (n, burst)
         });
+        let orders = order_rate
+            .map(|(n, burst)| RateLimiter::keyed(Quota::per_second(n).allow_burst(burst)));
         Self {
             providers,
             orders,
+            provider_quota: provider_rate
+                .map(|n| gcra::Quota::new(n, Duration::from_secs(60), n.get())),
+            order_quota: order_rate
+                .map(|(n, burst)| gcra::Quota::new(n, Duration::from_secs(1), burst.get())),
+            shared,
             login_per_account: Windows::new(s.login_max_failures, s.login_window),
             login_per_address: Windows::new(s.login_address_failure_limit, s.login_window),
             signups: Windows::new(s.signup_address_limit, SIGNUP_WINDOW),
@@ -84,7 +103,13 @@ impl Limiters {
     ///
     /// # Errors
     /// 429 with `Retry-After` when over the limit.
-    pub fn provider(&self, name: &'static str) -> Result<(), ApiError> {
+    pub async fn provider(&self, name: &'static str) -> Result<(), ApiError> {
+        if let Some(verdict) = self
+            .check_shared(self.provider_quota, || format!("provider:{name}"))
+            .await
+        {
+            return verdict;
+        }
         check(self.providers.as_ref(), &name)
     }
 
@@ -92,8 +117,33 @@ impl Limiters {
     ///
     /// # Errors
     /// 429 with `Retry-After` when over the limit.
-    pub fn order(&self, key_hash: &String) -> Result<(), ApiError> {
+    pub async fn order(&self, key_hash: &String) -> Result<(), ApiError> {
+        if let Some(verdict) = self
+            .check_shared(self.order_quota, || format!("order:{key_hash}"))
+            .await
+        {
+            return verdict;
+        }
         check(self.orders.as_ref(), key_hash)
+    }
+
+    /// The shared bucket's answer; `None` without Redis, or while it is away
+    /// (the caller then uses this process's bucket).
+    async fn check_shared(
+        &self,
+        quota: Option<gcra::Quota>,
+        name: impl FnOnce() -> String,
+    ) -> Option<Result<(), ApiError>> {
+        let (Some(shared), Some(quota)) = (self.shared.as_ref(), quota) else {
+            return quota.is_none().then_some(Ok(()));
+        };
+        match shared.check_rate(&name(), quota).await? {
+            Verdict::Allowed => Some(Ok(())),
+            Verdict::Refused(wait) => Some(Err(ApiError::RateLimited {
+                message: "Too many requests".into(),
+                retry_after: wait.as_secs() + 1,
+            })),
+        }
     }
 
     /// Reserves one login attempt at `account` from `client`, counted as a

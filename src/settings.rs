@@ -187,6 +187,12 @@ pub struct Settings {
     pub db_read_connections: u32,
     /// Outbound events: what the delivery worker and the endpoints API need.
     pub events: EventSettings,
+    /// How long a client may take to send a request's headers, and then its
+    /// whole body (slowloris): the connection is cut past it.
+    pub read_timeout: Duration,
+    /// Redis, for limits and key-cache invalidation shared between instances;
+    /// `None`: one process, everything in memory.
+    pub redis_url: Option<Secret<String>>,
 }
 
 /// Outbound event delivery (`EVENT_*`, `ENDPOINT_SECRET_GRACE_SECS`,
@@ -268,6 +274,8 @@ struct Raw {
     endpoint_secret_grace_secs: u64,
     webhook_allow_private_targets: bool,
     event_signing_key: Secret<String>,
+    read_timeout_secs: u64,
+    redis_url: Secret<String>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +346,8 @@ impl Default for Raw {
             endpoint_secret_grace_secs: 86_400,
             webhook_allow_private_targets: false,
             event_signing_key: Secret::new(String::new()),
+            read_timeout_secs: 10,
+            redis_url: Secret::new(String::new()),
         }
     }
 }
@@ -627,6 +637,12 @@ impl AppSettings {
             jumio_webhook_secret: raw.jumio_webhook_secret,
             sumsub_webhook_secret: raw.sumsub_webhook_secret,
             events,
+            read_timeout: c.secs(
+                "read_timeout_secs (READ_TIMEOUT_SECS)",
+                raw.read_timeout_secs,
+                1,
+            ),
+            redis_url: redis_url(&mut c, raw.redis_url),
             provider_rate_limit_per_min: raw.provider_rate_limit_per_min,
             order_rate_limit_per_sec: raw.order_rate_limit_per_sec,
             order_rate_limit_burst: raw.order_rate_limit_burst,
@@ -799,6 +815,25 @@ fn dev_signing_key() -> std::result::Result<EventSigningKey, String> {
         Err(_) => std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|pem| EventSigningKey::from_pem(&pem).map_err(|e| e.to_string())),
+    }
+}
+
+/// `REDIS_URL`: empty for none, else a `redis://` or `rediss://` URL.
+fn redis_url(c: &mut Check, raw: Secret<String>) -> Option<Secret<String>> {
+    let url = raw.expose().trim();
+    if url.is_empty() {
+        return None;
+    }
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => Some(raw),
+        // The URL may carry a password: name the setting, never the value.
+        _ => {
+            c.fail(
+                "redis_url (REDIS_URL)",
+                "not a redis:// or rediss:// URL with a host",
+            );
+            None
+        }
     }
 }
 

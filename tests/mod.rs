@@ -1,4 +1,5 @@
 mod e2e;
+mod fuzz;
 mod models;
 mod receivers;
 mod requests;

@@ -66,7 +66,7 @@ async fn receive(
     kyc_providers::verify(provider, secret, &headers, &body).map_err(invalid)?;
     // Counted after verification, so forged traffic cannot use up the
     // provider's budget.
-    Limiters::get(&ctx).provider(provider.name())?;
+    Limiters::get(&ctx).provider(provider.name()).await?;
     let event = kyc_providers::parse(provider, &body).map_err(invalid)?;
     let outcome = kyc::apply_provider_event(&ctx.db, &app, &event, sha256_hex(&body)).await?;
     Ok(Json(json!({ "status": outcome.as_str() })).into_response())

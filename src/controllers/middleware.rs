@@ -1,18 +1,22 @@
 //! Middleware of our own beside loco's stack: a panic answers the one JSON
-//! error body, and a request answered before its body was read closes its
-//! connection gracefully.
+//! error body, a request answered before its body was read closes its
+//! connection gracefully, and a body that trickles in is cut at a deadline.
 
 use std::{
+    future::Future,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     task::{Context, Poll},
     time::Duration,
 };
 
 use axum::{
     body::{Body, Bytes, HttpBody},
-    extract::Request,
-    http::{header, HeaderValue},
+    extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
     Router as AxumRouter,
@@ -148,6 +152,77 @@ impl HttpBody for Tracked {
         slot.body
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+/// Outermost middleware: a request's body must have arrived in full within
+/// `READ_TIMEOUT_SECS` of its headers, however slowly it trickles (a
+/// slowloris sends a byte every few seconds, so an idle timeout would never
+/// fire). Past the deadline the handler's read fails, and the answer is 408
+/// `{"error": "Request timeout"}` with `Connection: close`, whatever the
+/// handler made of the failed read. (Headers have their own deadline in
+/// hyper, see `server.rs`.)
+pub async fn read_deadline(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        Body::new(Deadline {
+            body,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            expired: expired.clone(),
+        })
+    });
+    let res = next.run(req).await;
+    if expired.load(Ordering::Acquire) {
+        metrics::counter!("http_read_timeouts_total").increment(1);
+        let mut res = (
+            StatusCode::REQUEST_TIMEOUT,
+            axum::Json(serde_json::json!({"error": "Request timeout"})),
+        )
+            .into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    res
+}
+
+/// A request body that fails once its deadline has passed.
+struct Deadline {
+    body: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+impl HttpBody for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        if this.expired.load(Ordering::Acquire) {
+            return Poll::Ready(Some(Err(axum::Error::new("request body read timeout"))));
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Pending if this.deadline.as_mut().poll(cx).is_ready() => {
+                this.expired.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(axum::Error::new("request body read timeout"))))
+            }
+            polled => polled,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

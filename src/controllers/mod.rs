@@ -4,6 +4,7 @@ pub mod admin_kyc;
 pub mod auth;
 pub mod dashboard;
 pub mod extract;
+pub mod health;
 pub mod kyc;
 pub mod kyc_webhooks;
 pub mod middleware;

@@ -136,6 +136,7 @@ async fn authenticate(
     };
     ctx.limits
         .order(&secret.secret_hash)
+        .await
         .map_err(|e| Refusal::from(e).key(&key))?;
     let body = read_body(req, app.settings.order_max_body_bytes)
         .await
@@ -401,3 +402,7 @@ pub fn routes(ctx: &AppContext) -> Routes {
         .add("/", post(receive).with_state(intake.clone()))
         .add("/status", post(update_status).with_state(intake))
 }
+
+#[cfg(test)]
+#[path = "order_webhook_fuzz.rs"]
+mod fuzz;

@@ -224,9 +224,6 @@ pub async fn wait(timeout: std::time::Duration) {
 /// Endpoints in `busy` (already at their in-flight limit) are skipped, so
 /// one slow endpoint's backlog never hides the others' work.
 ///
-/// This is the one query that picks work; on PostgreSQL it can take
-/// `FOR UPDATE SKIP LOCKED` here without changing anything else.
-///
 /// # Errors
 /// On database failure.
 pub async fn due<C: ConnectionTrait>(
@@ -267,13 +264,29 @@ pub async fn claim<C: ConnectionTrait>(
     }
     let t = now();
     let token = lease::token(lease_for);
-    deliveries::Entity::update_many()
+    let mut update = deliveries::Entity::update_many()
         .col_expr(deliveries::Column::LockedUntil, Expr::value(token))
         .filter(deliveries::Column::Id.is_in(ids.iter().copied()))
         .filter(deliveries::Column::Status.eq(PENDING))
-        .filter(lease::free(deliveries::Column::LockedUntil, t))
-        .exec(db)
-        .await?;
+        .filter(lease::free(deliveries::Column::LockedUntil, t));
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Rows another instance is claiming right now are skipped, not
+        // waited for (the update re-checks every row it keeps).
+        update = update.filter(
+            deliveries::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(deliveries::Column::Id)
+                    .from(deliveries::Entity)
+                    .and_where(deliveries::Column::Id.is_in(ids.iter().copied()))
+                    .lock_with_behavior(
+                        sea_orm::sea_query::LockType::Update,
+                        sea_orm::sea_query::LockBehavior::SkipLocked,
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    update.exec(db).await?;
     deliveries::Entity::find()
         .filter(deliveries::Column::Id.is_in(ids.iter().copied()))
         .filter(deliveries::Column::LockedUntil.eq(token))

@@ -8,6 +8,7 @@ pub mod _entities;
 pub mod companies;
 pub mod endpoints;
 pub mod events;
+pub mod known_keys;
 pub mod kyc;
 pub mod lease;
 pub mod orders;

@@ -6,7 +6,7 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait, OnConflict},
     ActiveValue::Set,
-    ConnectionTrait, QueryOrder, QuerySelect,
+    ConnectionTrait, DbBackend, QueryOrder, QuerySelect, Statement,
 };
 
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
@@ -178,6 +178,55 @@ pub async fn claim_batch<C: ConnectionTrait>(
         .order_by_asc(Column::Id)
         .all(db)
         .await
+}
+
+/// Picks and leases up to `limit` due messages in one go, and returns them
+/// (their `locked_until` is this claim's token).
+///
+/// On PostgreSQL one statement does both, with `FOR UPDATE SKIP LOCKED`:
+/// workers on several instances each take a different batch at once
+/// instead of racing for the same oldest rows (where all but one would come
+/// away empty until the next poll). On SQLite, which has one writer and no
+/// row locks, [`due_ids`] on `reader` then [`claim_batch`]. Either way a row is leased
+/// by one worker only: the lease is set only where it is still free.
+///
+/// # Errors
+/// On database failure.
+pub async fn claim_due<C: ConnectionTrait, R: ConnectionTrait>(
+    db: &C,
+    reader: &R,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<Model>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        let ids = due_ids(reader, limit).await?;
+        return claim_batch(db, &ids, lease).await;
+    }
+    let t = now();
+    let token = lease::token(lease);
+    let mut batch = Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r"UPDATE outbox_messages SET locked_until = $1
+          WHERE id IN (
+            SELECT id FROM outbox_messages
+            WHERE status = $2 AND next_attempt_at <= $3
+              AND (locked_until IS NULL OR locked_until < $3)
+            ORDER BY next_attempt_at
+            LIMIT $4
+            FOR UPDATE SKIP LOCKED)
+          RETURNING *",
+            [
+                token.into(),
+                PENDING.into(),
+                t.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .all(db)
+        .await?;
+    batch.sort_by_key(|m| m.id);
+    Ok(batch)
 }
 
 /// Marks messages delivered and blanks their payloads, in one statement;

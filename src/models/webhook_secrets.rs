@@ -23,6 +23,7 @@ use sea_orm::{
 pub use super::_entities::webhook_secrets::{self, ActiveModel, Column, Entity, Model};
 use super::{
     events::{self, NewEvent},
+    known_keys,
     tx::Tx,
 };
 use crate::{
@@ -57,10 +58,18 @@ impl<'t> Approved<'t> {
 /// under an older generation are reloaded. Read it before loading a row.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Drops every cached key. Runs after the commit of any transaction that
-/// changed a key (see [`Tx::after_commit`]); tests that edit rows directly
-/// call it too.
+/// Drops every cached key, here and (over Redis, when configured) on every
+/// other instance. Runs after the commit of any transaction that changed a
+/// key (see [`Tx::after_commit`]); tests that edit rows directly call it too.
 pub fn changed() {
+    changed_elsewhere();
+    if let Some(cluster) = crate::cluster::Cluster::global() {
+        cluster.announce_key_change();
+    }
+}
+
+/// Drops every cached key of this process: another instance changed one.
+pub fn changed_elsewhere() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -94,8 +103,8 @@ pub enum KeyCheck {
     Unknown,
 }
 
-/// Classifies `key` (one indexed lookup by its hash, cached): the order
-/// intake's hot path.
+/// Classifies `key` (one indexed lookup by its hash, cached; an unknown key
+/// is answered from memory, see `known_keys`): the order intake's hot path.
 ///
 /// # Errors
 /// On database failure.
@@ -107,11 +116,17 @@ pub async fn lookup<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck
             return Ok(classify(hit.row.clone()));
         }
     }
+    if known_keys::refuses(db, &hash, generation).await? {
+        metrics::counter!("api_key_lookups_total", "source" => "negative_cache").increment(1);
+        return Ok(KeyCheck::Unknown);
+    }
+    metrics::counter!("api_key_lookups_total", "source" => "database").increment(1);
     let Some(row) = Entity::find()
         .filter(Column::SecretHash.eq(hash.clone()))
         .one(db)
         .await?
     else {
+        known_keys::remember_unknown(hash, generation);
         return Ok(KeyCheck::Unknown);
     };
     cache().insert(

@@ -43,6 +43,7 @@ use crate::{
         tx::Tx,
         webhook_secrets,
     },
+    server::Shutdown,
     settings::{delta, AppSettings},
 };
 
@@ -494,10 +495,42 @@ impl Dispatcher {
         }
     }
 
+    /// At shutdown: unqueues what no lane has started (its lease runs out and
+    /// another worker sends it), waits for the requests in flight and records
+    /// their results.
+    async fn drain(&mut self) {
+        let endpoints: Vec<i64> = self.queues.keys().copied().collect();
+        for endpoint in endpoints {
+            let Some(queue) = self.queues.get(&endpoint).cloned() else {
+                continue;
+            };
+            while queue.pop().is_some() {
+                self.take(Report::Released(endpoint));
+            }
+        }
+        while self.total_held > 0 {
+            match tokio::time::timeout(Duration::from_millis(100), self.reports_rx.recv()).await {
+                Ok(Some(report)) => self.take(report),
+                Ok(None) => break,
+                Err(_) => self.record_finished().await,
+            }
+        }
+        self.record_finished().await;
+    }
+
     async fn run(mut self) {
         let poll = self.app.settings.events.poll;
         let mut last_scan: Option<Instant> = None;
+        let shutdown = Shutdown::of(&self.ctx).unwrap_or_default();
+        // Held for the worker's whole life: the shutdown waits for `drain`.
+        let Some(_working) = shutdown.batch().await else {
+            return;
+        };
         loop {
+            if shutdown.is_begun() {
+                self.drain().await;
+                return;
+            }
             self.record_finished().await;
             let leased = self.lease().await.unwrap_or_else(|e| {
                 tracing::error!(error = %e.describe(), "event delivery loop");
@@ -513,6 +546,7 @@ impl Dispatcher {
                 tokio::select! {
                     Some(report) = self.reports_rx.recv() => self.take(report),
                     () = events::wait(poll) => {}
+                    () = shutdown.begun() => {}
                 }
             } else {
                 // Busy: let results and new events gather for a moment, so

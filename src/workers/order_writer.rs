@@ -65,7 +65,7 @@ impl OrderWriter {
         answer
             .await
             .map_err(|_| ApiError::invariant("order writer dropped a job"))?
-            .map_err(ApiError::internal)
+            .map_err(ApiError::database)
     }
 }
 

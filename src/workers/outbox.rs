@@ -27,6 +27,7 @@ use crate::{
     domain::{crypto::random_below, now},
     mailers::Mail,
     models::outbox::{self, Model},
+    server::Shutdown,
     settings::{delta, AppSettings, MailTransport, SmtpTls},
 };
 
@@ -211,19 +212,20 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     let app = AppSettings::get(ctx);
     let transport = Arc::new(Transport::from_context(ctx, &app)?);
     let mut total = 0;
+    let shutdown = Shutdown::of(ctx);
     loop {
-        // The scan reads from the read pool: on SQLite it never waits for, nor
-        // holds up, the writer that the intake commits through.
-        let ids = outbox::due_ids(&Readers::get(ctx), BATCH).await?;
-        if ids.is_empty() {
+        // At shutdown, the batch in hand is the last.
+        if shutdown.as_ref().is_some_and(|s| s.is_begun()) {
             return Ok(total);
         }
         // A short lease: a worker killed mid-batch holds its messages for
         // `outbox_lease_secs` at most; a restarted one picks them up then.
         let lease = delta(app.settings.outbox_lease);
-        let batch = outbox::claim_batch(&ctx.db, &ids, lease).await?;
+        // On SQLite the scan reads from the read pool: it never waits for, nor
+        // holds up, the writer that the intake commits through.
+        let batch = outbox::claim_due(&ctx.db, &Readers::get(ctx), BATCH, lease).await?;
         if batch.is_empty() {
-            // Everything due is leased by another worker.
+            // Nothing due, or everything due is leased by another worker.
             return Ok(total);
         }
         let token = batch[0].locked_until;
@@ -292,16 +294,25 @@ async fn deliver_one(
         .await
 }
 
-/// Runs delivery until the process ends: on every wake-up and at least every
-/// `outbox_poll_ms`, so rows left by a crash or a CLI task are picked up too.
+/// Runs delivery until the process shuts down: on every wake-up and at least
+/// every `outbox_poll_ms`, so rows left by a crash or a CLI task are picked
+/// up too. At shutdown the batch being sent is finished and marked.
 pub fn spawn(ctx: AppContext) {
     tokio::spawn(async move {
         let poll = AppSettings::get(&ctx).settings.outbox_poll;
+        let shutdown = Shutdown::of(&ctx).unwrap_or_default();
         loop {
+            let Some(_batch) = shutdown.batch().await else {
+                return;
+            };
             if let Err(e) = deliver_due(&ctx).await {
                 tracing::error!(error = %e, "outbox delivery loop");
             }
-            outbox::wait(poll).await;
+            drop(_batch);
+            tokio::select! {
+                () = outbox::wait(poll) => {}
+                () = shutdown.begun() => {}
+            }
             // Under load every intake commit rings the doorbell: waiting a
             // moment lets a burst gather, so one claim and one mark cover
             // hundreds of mails instead of a few. Each is a commit, and on

@@ -110,7 +110,7 @@ async fn send_orders(
 }
 
 /// The UUID-shaped tokens of a raw message, lower-case, each once.
-fn uuids_in(message: &str) -> HashSet<String> {
+pub(super) fn uuids_in(message: &str) -> HashSet<String> {
     message
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
         .filter(|t| t.len() == 36 && uuid::Uuid::parse_str(t).is_ok())
@@ -128,6 +128,30 @@ fn mirror_sink_to(sink: &SmtpSink, dir: &Path, copied: &mut usize) {
         let _ = std::fs::write(dir.join(format!("sink-{n}.eml")), message);
     }
     *copied = messages.len();
+}
+
+/// `given_an_approved_company` on a server whose mail goes to `sink`: the
+/// helper reads the verification code from the outbox folder, so the sink
+/// is mirrored there meanwhile.
+pub(super) async fn given_an_approved_company_over_smtp(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    sink: &SmtpSink,
+    tag: &str,
+) -> Company {
+    let email = unique_email(tag);
+    let setup = given_an_approved_company(http, server, &email);
+    tokio::pin!(setup);
+    let mut copied = 0;
+    loop {
+        tokio::select! {
+            company = &mut setup => break company,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                mirror_sink_to(sink, &server.outbox_dir(), &mut copied);
+            }
+        }
+    }
+    .unwrap_or_else(|e| panic!("{e}; server output:\n{}", server.output()))
 }
 
 #[tokio::test]
@@ -149,21 +173,7 @@ async fn orders_answered_201_survive_a_kill_9_mid_load_and_their_mails_are_sent_
     // The helper reads the verification code from the outbox folder, but with
     // SMTP configured it reaches the sink: mirror it there. Mail is refused
     // only once the orders start.
-    let email = unique_email("crash-load");
-    let company = {
-        let setup = given_an_approved_company(&http, &server, &email);
-        tokio::pin!(setup);
-        let mut copied = 0;
-        loop {
-            tokio::select! {
-                company = &mut setup => break company,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {
-                    mirror_sink_to(&sink, &server.outbox_dir(), &mut copied);
-                }
-            }
-        }
-        .unwrap_or_else(|e| panic!("{e}; server output:\n{}", server.output()))
-    };
+    let company = given_an_approved_company_over_smtp(&http, &server, &sink, "crash-load").await;
     let company = Arc::new(company);
     sink.set_accepting(false);
     let refused_before = sink.refused();

@@ -12,6 +12,9 @@ mod crash;
 mod events;
 mod hardening;
 mod schemathesis;
+mod lifecycle;
+mod multi;
+mod multi_pg;
 
 use std::time::Duration;
 

@@ -168,6 +168,33 @@ impl ServerProcess {
         }
     }
 
+    /// Sends SIGTERM (a graceful shutdown), leaving the process to exit.
+    pub fn terminate(&self) {
+        if let Some(pid) = self.pid().and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: a signal to our own child process.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status, or
+    /// `None` if it still runs (or was never started).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.child.as_mut()?.try_wait().ok().flatten();
+            if let Some(status) = status {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Starts the server again with the same environment, port and database
     /// file (killing it first if it still runs).
     ///
