@@ -11,10 +11,10 @@ mod clients;
 mod crash;
 mod events;
 mod hardening;
-mod schemathesis;
 mod lifecycle;
 mod multi;
 mod multi_pg;
+mod schemathesis;
 
 use std::time::Duration;
 
