@@ -83,6 +83,17 @@ impl EndpointUrl {
         self.0.path()
     }
 
+    /// `host[:port]`, for pages that must not show a URL's path or query
+    /// (which may carry the receiver's own token).
+    #[must_use]
+    pub fn host_port(&self) -> String {
+        let host = self.0.host_str().unwrap_or_default();
+        match self.0.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+
     /// The literal address of an IP-literal URL (those are never resolved,
     /// so the connect-time check must look at them here).
     #[must_use]

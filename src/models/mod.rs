@@ -7,6 +7,7 @@
 pub mod _entities;
 pub mod companies;
 pub mod endpoints;
+pub mod event_outbox;
 pub mod events;
 pub mod known_keys;
 pub mod kyc;

@@ -1,9 +1,11 @@
 //! The admin console's other pages: summary, companies, orders, mail outbox.
 
 use axum::http::StatusCode;
-use order_fellow::models::_entities::outbox_messages as mail;
+use order_fellow::models::_entities::{
+    event_deliveries as deliveries, event_endpoints, outbox_messages as mail,
+};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::admin_console::{given_a_signed_in_admin, is_html};
 use crate::support::*;
@@ -166,6 +168,81 @@ async fn the_outbox_lists_unsent_mail_and_retries_a_failed_one() {
         assert!(!html.contains("ada@example.com"));
         let res = browser.get(&server, "/admin/outbox?status=sent").await;
         res.assert_status(StatusCode::BAD_REQUEST);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_outbox_lists_failed_event_deliveries_across_companies_and_retries_one() {
+    with_app(|server, ctx| async move {
+        let (token, key) = given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
+        let (k, v) = bearer(&token);
+        server
+            .post("/api/v1/webhook/endpoints/")
+            .add_header(k, v)
+            .json(&json!({"url": "http://127.0.0.1:9/hooks/tok-s3cret?k=abc", "events": ["order.created"]}))
+            .await
+            .assert_status(StatusCode::CREATED);
+        post_order(&server, &key, &order_body(Some("SHOP-1")))
+            .await
+            .assert_status(StatusCode::CREATED);
+        let row = deliveries::Entity::find().one(&ctx.db).await.unwrap().unwrap();
+        let mut failed: deliveries::ActiveModel = row.clone().into();
+        failed.status = Set("failed".into());
+        failed.attempts = Set(8);
+        failed.last_error = Set(Some("connect: connection refused".into()));
+        failed.update(&ctx.db).await.unwrap();
+
+        let browser = given_a_signed_in_admin(&server, &ctx).await;
+        let page = browser.get(&server, "/admin/outbox?status=failed").await;
+        page.assert_status_ok();
+        let html = page.text();
+        assert!(html.contains("connect: connection refused"), "{html}");
+        assert!(html.contains("127.0.0.1:9") && html.contains("order.created"));
+        assert!(html.contains("Analytical Engines Ltd"));
+        assert!(!html.contains("tok-s3cret"), "the host only, never the path");
+        let pending = browser.get(&server, "/admin/outbox?status=pending").await.text();
+        assert!(!pending.contains("connect: connection refused"));
+
+        let retry = format!("/admin/outbox/deliveries/{}/retry", row.id);
+        browser
+            .post(&server, &retry, &[])
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        let csrf = browser.csrf.clone();
+        let res = browser.post(&server, &retry, &[("csrf", &csrf)]).await;
+        res.assert_status(StatusCode::SEE_OTHER);
+        let after = deliveries::Entity::find_by_id(row.id)
+            .one(&ctx.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((after.status.as_str(), after.attempts), ("pending", 0));
+        assert!(after.next_attempt_at <= chrono::Utc::now().fixed_offset());
+
+        // A disabled endpoint is enabled first (409); an unknown or
+        // delivered one is not found.
+        let endpoint = event_endpoints::Entity::find().one(&ctx.db).await.unwrap().unwrap();
+        let mut off: event_endpoints::ActiveModel = endpoint.into();
+        off.enabled = Set(false);
+        off.update(&ctx.db).await.unwrap();
+        let res = browser.post(&server, &retry, &[("csrf", &csrf)]).await;
+        res.assert_status(StatusCode::CONFLICT);
+        assert!(is_html(&res));
+        let mut done: deliveries::ActiveModel = after.into();
+        done.status = Set("succeeded".into());
+        done.update(&ctx.db).await.unwrap();
+        for path in [
+            retry.as_str(),
+            "/admin/outbox/deliveries/999999/retry",
+            "/admin/outbox/deliveries/nope/retry",
+        ] {
+            let res = browser.post(&server, path, &[("csrf", &csrf)]).await;
+            res.assert_status(StatusCode::NOT_FOUND);
+            assert!(is_html(&res));
+        }
+        let html = browser.get(&server, "/admin/outbox").await.text();
+        assert!(!html.contains("127.0.0.1:9"));
     })
     .await;
 }

@@ -29,4 +29,8 @@ pub fn routes() -> Routes {
         .add("/orders/{id}", get(orders::detail))
         .add("/outbox", get(outbox::list))
         .add("/outbox/{id}/retry", post(outbox::retry))
+        .add(
+            "/outbox/deliveries/{id}/retry",
+            post(outbox::retry_delivery),
+        )
 }

@@ -1,5 +1,5 @@
-//! The mail outbox: messages pending or given up on, with their last error,
-//! and "retry now".
+//! The outbox: e-mails and outbound event deliveries pending or given up
+//! on, across companies, with their last error, and "retry now".
 
 use axum::{
     extract::{rejection::FormRejection, State},
@@ -18,8 +18,9 @@ use crate::{
         web::{bad_form, see_other, AdminSession, PageResult},
     },
     db::Readers,
+    domain::endpoint_url::EndpointUrl,
     errors::ApiError,
-    models::outbox,
+    models::{event_outbox, outbox},
     views::Page,
 };
 
@@ -29,6 +30,8 @@ pub struct ListParams {
     status: Option<String>,
     #[serde(flatten)]
     page: PageParams,
+    /// The event deliveries' page (the e-mails use `page`).
+    deliveries_page: Option<String>,
 }
 
 /// `GET /admin/outbox?status=&page=` → unsent messages, oldest first.
@@ -46,7 +49,15 @@ pub async fn list(
         }
     };
     let (page_no, size) = p.page.resolve()?;
-    let (count, rows) = outbox::list_unsent(&Readers::get(&ctx), status, page_no, size).await?;
+    let (dpage_no, _) = PageParams {
+        page: p.deliveries_page,
+        page_size: None,
+    }
+    .resolve()?;
+    let readers = Readers::get(&ctx);
+    let (count, rows) = outbox::list_unsent(&readers, status, page_no, size).await?;
+    let (dcount, unsent) = event_outbox::list_unsent(&readers, status, dpage_no, size).await?;
+    let deliveries: Vec<_> = unsent.iter().map(delivery_row).collect();
     let results: Vec<_> = rows
         .iter()
         .map(|m| {
@@ -66,6 +77,7 @@ pub async fn list(
         "admin/outbox.html",
         json!({
             "page": Page::new(count, page_no, size, results),
+            "deliveries": Page::new(dcount, dpage_no, size, deliveries),
             "status": status.unwrap_or_default(),
         }),
     )
@@ -85,5 +97,44 @@ pub async fn retry(
     if !outbox::retry_now(&ctx.db, id).await? {
         return Err(ApiError::NotFound("No such unsent message".into()).into());
     }
+    Ok(see_other("/admin/outbox"))
+}
+
+/// A delivery as the page shows it: the endpoint's host only (a URL's path
+/// or query may carry the receiver's token).
+fn delivery_row(u: &event_outbox::Unsent) -> serde_json::Value {
+    let d = &u.delivery;
+    json!({
+        "id": d.id,
+        "event_id": u.event.as_ref().map(|e| e.event_id.as_str()),
+        "event_type": u.event.as_ref().map(|e| e.event_type.as_str()),
+        "endpoint_host": u.endpoint.as_ref()
+            .and_then(|e| EndpointUrl::from_stored(&e.url).ok())
+            .map(|url| url.host_port()),
+        "endpoint_enabled": u.endpoint.as_ref().is_some_and(|e| e.enabled),
+        "company": u.company.as_ref().map(|c| c.company_name.as_str()),
+        "company_pid": u.company.as_ref().map(|c| c.pid),
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "next_attempt_at": d.next_attempt_at,
+        "created_at": d.created_at,
+    })
+}
+
+/// `POST /admin/outbox/deliveries/<id>/retry` `csrf` → due now with a fresh
+/// retry schedule; back to the list. 404 when not pending or failed, 409
+/// when its endpoint is disabled.
+pub async fn retry_delivery(
+    State(ctx): State<AppContext>,
+    session: AdminSession,
+    headers: HeaderMap,
+    id: Result<ApiPath<i64>, ApiError>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> PageResult {
+    let Form(form) = form.map_err(|_| bad_form())?;
+    session.check(&headers, form.csrf.as_deref())?;
+    let ApiPath(id) = id.map_err(|_| ApiError::not_found())?;
+    event_outbox::retry_now(&ctx.db, id).await?;
     Ok(see_other("/admin/outbox"))
 }
