@@ -125,7 +125,8 @@ impl Hooks for App {
     /// its trailing slash (the path is normalised before routing, so a POST
     /// body is never lost to a redirect). Outside that, an answer given before
     /// the request's body was read closes its connection gracefully; and
-    /// outermost, a body must arrive within `READ_TIMEOUT_SECS`.
+    /// a body must arrive within `READ_TIMEOUT_SECS`; and outermost, every
+    /// answer under the browser pages gets their no-store and CSP headers.
     async fn after_routes(router: AxumRouter, ctx: &AppContext) -> Result<AxumRouter> {
         let read_timeout = AppSettings::get(ctx).settings.read_timeout;
         crate::metrics::handle();
@@ -139,7 +140,8 @@ impl Hooks for App {
             .layer(axum::middleware::from_fn_with_state(
                 read_timeout,
                 read_deadline,
-            )))
+            ))
+            .layer(axum::middleware::from_fn(controllers::web::page_headers)))
     }
 
     /// Serves HTTP and, beside it, the mail and event delivery workers (and,

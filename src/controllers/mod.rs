@@ -27,7 +27,7 @@ use serde_json::json;
 use crate::errors::ApiError;
 
 /// Whether `uri` belongs to the browser pages, which answer HTML errors.
-fn is_page(uri: &Uri) -> bool {
+pub(crate) fn is_page(uri: &Uri) -> bool {
     let path = uri.path();
     ["/admin", "/dashboard"]
         .iter()

@@ -113,24 +113,51 @@ pub fn page(
     set_cookie: Option<HeaderValue>,
 ) -> Result<Response, PageError> {
     let html = pages::render(template, locals)?;
-    let mut res = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        html,
-    )
-        .into_response();
-    let headers = res.headers_mut();
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
-    );
+    let mut res = html_response(StatusCode::OK, html);
     if let Some(c) = set_cookie {
-        headers.append(header::SET_COOKIE, c);
+        res.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(res)
+}
+
+/// The policy every page sends: scripts and styles from this origin only
+/// (`/static/copy.js`; no inline script), never framed, forms post here.
+const PAGE_CSP: &str =
+    "default-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
+
+/// An HTML answer with the headers every page sends, error pages included:
+/// not stored (pages show secrets and personal data), not framed, the CSP.
+fn html_response(status: StatusCode, html: String) -> Response {
+    let mut res = (status, html).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    page_security(headers);
+    res
+}
+
+fn page_security(headers: &mut HeaderMap) {
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// Outermost layer: every answer under `/admin` and `/dashboard`, including
+/// those no handler wrote (a middleware's 408 or 503, a panic's 500), is
+/// not stored, not framed and carries the pages' CSP.
+pub async fn page_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let page = super::is_page(req.uri());
+    let mut res = next.run(req).await;
+    if page {
+        page_security(res.headers_mut());
+    }
+    res
 }
 
 /// A 303 to `to` (after a form post).
@@ -183,12 +210,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         tracing::error!(error = %e.describe(), "error page template failed");
         message.to_string()
     });
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response()
+    html_response(status, html)
 }
 
 /// A signed-in account of the page's side (session cookie): an admin for

@@ -246,3 +246,63 @@ async fn the_outbox_lists_failed_event_deliveries_across_companies_and_retries_o
     })
     .await;
 }
+
+/// The headers every page sends, error pages included.
+fn assert_page_headers(res: &axum_test::TestResponse, what: &str) {
+    assert_eq!(res.header("cache-control"), "no-store", "{what}");
+    assert_eq!(res.header("x-frame-options"), "DENY", "{what}");
+    let csp = res.header("content-security-policy");
+    let csp = csp.to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'"),
+        "{what}: {csp}"
+    );
+}
+
+#[tokio::test]
+async fn error_pages_send_the_same_no_store_and_csp_headers_as_pages() {
+    with_app(|server, ctx| async move {
+        let browser = given_a_signed_in_admin(&server, &ctx).await;
+        let ok = browser.get(&server, "/admin/outbox").await;
+        ok.assert_status_ok();
+        assert_page_headers(&ok, "a page");
+        let cases = [
+            (
+                browser.get(&server, "/admin/no-such-page").await,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                browser.get(&server, "/dashboard/no-such-page").await,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                browser.get(&server, "/admin/companies/not-a-uuid").await,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                browser.get(&server, "/admin/orders?status=LOST").await,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                browser.post(&server, "/admin/outbox/1/retry", &[]).await,
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                server.put("/admin/outbox").await,
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                browser.get(&server, "/dashboard/").await,
+                StatusCode::FORBIDDEN,
+            ),
+        ];
+        for (i, (res, status)) in cases.iter().enumerate() {
+            res.assert_status(*status);
+            assert!(is_html(res), "case {i}");
+            assert_page_headers(res, &format!("case {i} ({status})"));
+        }
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ async fn signed_in(server: &loco_rs::TestServer, email: &str) -> Browser {
 
 /// The text of the `<pre class="curl">` block, unescaped.
 fn curl_in(html: &str) -> String {
-    let at = html.find(r#"<pre class="curl">"#).expect("a curl command") + 18;
+    let at = html.find(r#"class="curl">"#).expect("a curl command") + 13;
     let end = html[at..].find("</pre>").unwrap();
     html[at..at + end]
         .replace("&#x27;", "'")
@@ -113,6 +113,40 @@ async fn the_secret_is_revealed_on_request_with_a_working_signed_test_order() {
         let res = post_signed(&server, "/api/v1/webhooks/orders/", &key, body.as_bytes()).await;
         res.assert_status(StatusCode::CREATED);
         let _ = token;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_copy_button_is_a_same_origin_script_the_page_works_without() {
+    with_app(|server, ctx| async move {
+        given_an_approved_company_key(&server, &ctx, "ada@example.com").await;
+        let browser = signed_in(&server, "ada@example.com").await;
+        let page = browser.get(&server, "/dashboard/secret?reveal=1").await;
+        let csp = page.header("content-security-policy");
+        let csp = csp.to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        let html = page.text();
+        // Without JavaScript: a plain read-only field, selectable by hand.
+        assert!(html.contains(r#"readonly value="whsk_"#));
+        assert!(html.contains(r#"data-copy="the secret""#));
+        assert!(html.contains(r#"<script src="/static/copy.js" defer></script>"#));
+        assert_eq!(
+            html.matches("<script").count(),
+            html.matches("<script src=").count(),
+            "no inline script"
+        );
+        let js = server.get("/static/copy.js").await;
+        js.assert_status_ok();
+        assert!(js
+            .header("content-type")
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        assert!(js.text().contains("navigator.clipboard"));
     })
     .await;
 }
