@@ -291,6 +291,18 @@ async fn an_admin_approves_in_the_browser_and_the_business_sees_then_rotates_its
     let at = revealed.find("value=\"whsk_").expect("the secret is shown") + 7;
     let first = revealed[at..at + 48].to_string();
     assert!(revealed.contains("curl -X POST"));
+    // With JavaScript on, copy.js (allowed by the CSP) adds the Copy buttons.
+    browser.wait_for(r#"aria-label="Copy the secret""#).await;
+    browser.click("button[aria-label='Copy the secret']").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let source = browser.source().await;
+        if source.contains("Copied.") || source.contains("to copy the selected text") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Copy button did nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     browser.shot("07-dashboard-secret").await;
     browser.click("input[name=confirm]").await;
     browser
