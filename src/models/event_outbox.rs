@@ -29,6 +29,19 @@ pub struct Unsent {
     pub company: Option<users::Model>,
 }
 
+/// Deliveries pending and failed, across companies (the summary page).
+///
+/// # Errors
+/// On database failure.
+pub async fn counts<C: ConnectionTrait>(db: &C) -> Result<(u64, u64), DbErr> {
+    let count = |status: &'static str| {
+        deliveries::Entity::find()
+            .filter(deliveries::Column::Status.eq(status))
+            .count(db)
+    };
+    Ok((count(PENDING).await?, count(FAILED).await?))
+}
+
 /// Deliveries across companies that are `status` (pending or failed; both
 /// when `None`), oldest first, with their event, endpoint and company.
 ///

@@ -194,6 +194,8 @@ async fn the_outbox_lists_failed_event_deliveries_across_companies_and_retries_o
         failed.update(&ctx.db).await.unwrap();
 
         let browser = given_a_signed_in_admin(&server, &ctx).await;
+        let summary = browser.get(&server, "/admin/").await.text();
+        assert!(summary.contains("<strong>1</strong> event deliveries failed"), "{summary}");
         let page = browser.get(&server, "/admin/outbox?status=failed").await;
         page.assert_status_ok();
         let html = page.text();
@@ -243,6 +245,8 @@ async fn the_outbox_lists_failed_event_deliveries_across_companies_and_retries_o
         }
         let html = browser.get(&server, "/admin/outbox").await.text();
         assert!(!html.contains("127.0.0.1:9"));
+        let summary = browser.get(&server, "/admin/").await.text();
+        assert!(summary.contains("<strong>0</strong> event deliveries failed"), "{summary}");
     })
     .await;
 }

@@ -10,6 +10,7 @@ use crate::{
     db::Readers,
     domain::kyc_status::KycStatus,
     models::{
+        event_outbox,
         kyc::{self, ReviewFilter},
         orders, outbox,
     },
@@ -33,6 +34,7 @@ pub async fn show(State(ctx): State<AppContext>, session: AdminSession) -> PageR
         .fixed_offset();
     let orders_today = orders::count_since(&readers, midnight).await?;
     let (outbox_pending, outbox_failed) = outbox::counts(&readers).await?;
+    let (deliveries_pending, deliveries_failed) = event_outbox::counts(&readers).await?;
     let refusals: Vec<_> = crate::metrics::refusals_by_reason()
         .into_iter()
         .map(|(reason, count)| json!({"reason": reason, "count": count}))
@@ -45,6 +47,8 @@ pub async fn show(State(ctx): State<AppContext>, session: AdminSession) -> PageR
             "orders_today": orders_today,
             "outbox_pending": outbox_pending,
             "outbox_failed": outbox_failed,
+            "deliveries_pending": deliveries_pending,
+            "deliveries_failed": deliveries_failed,
             "refusals": refusals,
         }),
     )
