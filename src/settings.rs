@@ -10,14 +10,18 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ipnet::IpNet;
 use loco_rs::{app::AppContext, environment::Environment, Error, Result};
-use serde::Deserialize;
+
+mod events;
+mod raw;
+
+use events::event_settings;
+pub use events::EventSettings;
+use raw::Raw;
 
 use crate::domain::{
     crypto::{KeyPurpose, Keyring, SecretsKey},
-    endpoint_url::TargetPolicy,
     kyc_providers::Provider,
     secret::Secret,
-    signing::qitech::EventSigningKey,
 };
 
 /// Values the production environment refuses to start with.
@@ -195,26 +199,6 @@ pub struct Settings {
     pub redis_url: Option<Secret<String>>,
 }
 
-/// Outbound event delivery (`EVENT_*`, `ENDPOINT_SECRET_GRACE_SECS`,
-/// `WEBHOOK_ALLOW_PRIVATE_TARGETS`).
-#[derive(Debug, Clone)]
-pub struct EventSettings {
-    /// Requests in flight at once, over all endpoints.
-    pub concurrency: usize,
-    /// Delay before each retry; a delivery fails after the last one.
-    pub retry_schedule: Vec<Duration>,
-    pub poll: Duration,
-    /// How long a worker holds leased deliveries (longer than a request's timeout).
-    pub lease: Duration,
-    /// An endpoint with no success for this long is disabled.
-    pub disable_after: Duration,
-    /// How long a rotated-out endpoint secret keeps signing beside the new one.
-    pub secret_grace: Duration,
-    pub targets: TargetPolicy,
-    /// The P-521 key pair of the qitech scheme.
-    pub signing_key: EventSigningKey,
-}
-
 impl Settings {
     /// The shared secret configured for an identity provider (empty: not configured).
     #[must_use]
@@ -226,137 +210,6 @@ impl Settings {
         }
     }
 }
-
-/// The `settings:` block as written; [`AppSettings::load`] checks it into [`Settings`].
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct Raw {
-    secrets_key: Secret<String>,
-    secrets_key_previous: Secret<String>,
-    mail_from: String,
-    mail_transport: String,
-    outbox_dir: String,
-    smtp: RawSmtp,
-    otp_ttl_secs: u64,
-    otp_max_attempts: u32,
-    otp_resend_interval_secs: u64,
-    login_max_failures: u32,
-    login_window_secs: u64,
-    login_address_failure_limit: u32,
-    signup_address_limit: u32,
-    password_reset_window_secs: u64,
-    argon2_max_concurrent: u32,
-    argon2_queue_timeout_ms: u64,
-    trusted_proxies: String,
-    jwt_issuer: String,
-    jwt_audience: String,
-    webhook_secret_ttl_secs: u64,
-    webhook_secret_grace_secs: u64,
-    onfido_webhook_token: Secret<String>,
-    jumio_webhook_secret: Secret<String>,
-    sumsub_webhook_secret: Secret<String>,
-    provider_rate_limit_per_min: u32,
-    order_rate_limit_per_sec: u32,
-    order_rate_limit_burst: u32,
-    order_max_body_bytes: usize,
-    json_max_body_bytes: usize,
-    webhook_timestamp_tolerance_secs: u64,
-    outbox_max_attempts: u32,
-    outbox_poll_ms: u64,
-    outbox_lease_secs: u64,
-    metrics_token: Secret<String>,
-    db_read_connections: u32,
-    event_concurrency: u32,
-    event_retry_schedule_secs: String,
-    event_poll_ms: u64,
-    event_lease_secs: u64,
-    event_disable_after_secs: u64,
-    endpoint_secret_grace_secs: u64,
-    webhook_allow_private_targets: bool,
-    event_signing_key: Secret<String>,
-    read_timeout_secs: u64,
-    redis_url: Secret<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RawSmtp {
-    host: String,
-    port: u16,
-    user: String,
-    password: Secret<String>,
-    tls: String,
-}
-
-impl Default for RawSmtp {
-    fn default() -> Self {
-        Self {
-            host: String::new(),
-            port: 587,
-            user: String::new(),
-            password: Secret::new(String::new()),
-            tls: "starttls".into(),
-        }
-    }
-}
-
-impl Default for Raw {
-    fn default() -> Self {
-        Self {
-            secrets_key: Secret::new(String::new()),
-            secrets_key_previous: Secret::new(String::new()),
-            mail_from: "My Order Fellow <no-reply@myorderfellow.local>".into(),
-            mail_transport: "auto".into(),
-            outbox_dir: "tmp/outbox".into(),
-            smtp: RawSmtp::default(),
-            otp_ttl_secs: 600,
-            otp_max_attempts: 5,
-            otp_resend_interval_secs: 60,
-            login_max_failures: 10,
-            login_window_secs: 900,
-            login_address_failure_limit: 100,
-            signup_address_limit: 20,
-            password_reset_window_secs: 86_400,
-            argon2_max_concurrent: 0,
-            argon2_queue_timeout_ms: 1000,
-            trusted_proxies: String::new(),
-            jwt_issuer: "my-order-fellow".into(),
-            jwt_audience: "my-order-fellow-api".into(),
-            webhook_secret_ttl_secs: 7_776_000,
-            webhook_secret_grace_secs: 86_400,
-            onfido_webhook_token: Secret::new(String::new()),
-            jumio_webhook_secret: Secret::new(String::new()),
-            sumsub_webhook_secret: Secret::new(String::new()),
-            provider_rate_limit_per_min: 100,
-            order_rate_limit_per_sec: 100,
-            order_rate_limit_burst: 200,
-            order_max_body_bytes: 64 * 1024,
-            json_max_body_bytes: 64 * 1024,
-            webhook_timestamp_tolerance_secs: 300,
-            outbox_max_attempts: 8,
-            outbox_poll_ms: 1000,
-            outbox_lease_secs: 30,
-            metrics_token: Secret::new(String::new()),
-            db_read_connections: 4,
-            event_concurrency: 32,
-            event_retry_schedule_secs: DEFAULT_RETRY_SCHEDULE.into(),
-            event_poll_ms: 1000,
-            event_lease_secs: 60,
-            event_disable_after_secs: 5 * 24 * 3600,
-            endpoint_secret_grace_secs: 86_400,
-            webhook_allow_private_targets: false,
-            event_signing_key: Secret::new(String::new()),
-            read_timeout_secs: 10,
-            redis_url: Secret::new(String::new()),
-        }
-    }
-}
-
-/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: the retries of a failed delivery.
-const DEFAULT_RETRY_SCHEDULE: &str = "5,300,1800,7200,18000,36000,36000";
-
-/// Where development keeps its generated event signing key.
-const DEV_SIGNING_KEY_FILE: &str = "tmp/event_signing_key.pem";
 
 /// Collects the first bad value, so that boot fails with one line naming it.
 struct Check(Option<String>);
@@ -702,119 +555,6 @@ impl AppSettings {
         ctx.shared_store
             .get::<Arc<Self>>()
             .expect("settings are stored at boot")
-    }
-}
-
-/// The event settings; production refuses private targets and a missing
-/// signing key, and requires https endpoints.
-fn event_settings(c: &mut Check, environment: &Environment, raw: &Raw) -> EventSettings {
-    let production = matches!(environment, Environment::Production);
-    let mut retry_schedule = Vec::new();
-    // Empty: no retries at all.
-    let schedule = raw.event_retry_schedule_secs.trim();
-    for part in schedule.split(',').filter(|_| !schedule.is_empty()) {
-        match part.trim().parse::<u64>() {
-            Ok(secs) if secs <= MAX_DURATION_SECS => retry_schedule.push(Duration::from_secs(secs)),
-            _ => c.fail(
-                "event_retry_schedule_secs (EVENT_RETRY_SCHEDULE_SECS)",
-                "a comma-separated list of seconds, such as 5,300,1800",
-            ),
-        }
-    }
-    if production && raw.webhook_allow_private_targets {
-        c.fail(
-            "webhook_allow_private_targets (WEBHOOK_ALLOW_PRIVATE_TARGETS)",
-            "refusing to send events to private addresses in production",
-        );
-    }
-    let concurrency = c.count(
-        "event_concurrency (EVENT_CONCURRENCY)",
-        raw.event_concurrency,
-        1,
-    );
-    let signing_key = signing_key(c, environment, raw.event_signing_key.expose());
-    EventSettings {
-        concurrency: usize::try_from(concurrency).unwrap_or(1),
-        retry_schedule,
-        poll: Duration::from_millis(raw.event_poll_ms.max(1)),
-        // Longer than a request's 15 s timeout, so a live worker never loses its lease.
-        lease: c.secs(
-            "event_lease_secs (EVENT_LEASE_SECS)",
-            raw.event_lease_secs,
-            16,
-        ),
-        disable_after: c.secs(
-            "event_disable_after_secs (EVENT_DISABLE_AFTER_SECS)",
-            raw.event_disable_after_secs,
-            1,
-        ),
-        secret_grace: c.secs(
-            "endpoint_secret_grace_secs (ENDPOINT_SECRET_GRACE_SECS)",
-            raw.endpoint_secret_grace_secs,
-            0,
-        ),
-        targets: TargetPolicy {
-            allow_private: raw.webhook_allow_private_targets,
-            require_https: production,
-        },
-        signing_key,
-    }
-}
-
-/// `EVENT_SIGNING_KEY` (PEM). Without it, production refuses to start,
-/// development generates one and keeps it in `tmp/` (so receivers keep
-/// trusting it across restarts), and tests use a fresh one per process.
-fn signing_key(c: &mut Check, environment: &Environment, pem: &str) -> EventSigningKey {
-    const SETTING: &str = "event_signing_key (EVENT_SIGNING_KEY)";
-    static EPHEMERAL: std::sync::OnceLock<EventSigningKey> = std::sync::OnceLock::new();
-    if !pem.trim().is_empty() {
-        return EventSigningKey::from_pem(pem).unwrap_or_else(|e| {
-            c.fail(SETTING, e);
-            EventSigningKey::generate()
-        });
-    }
-    match environment {
-        Environment::Production => {
-            c.fail(
-                SETTING,
-                "required in production: a P-521 private key in PEM",
-            );
-            EventSigningKey::generate()
-        }
-        Environment::Development => dev_signing_key().unwrap_or_else(|e| {
-            c.fail(
-                SETTING,
-                format!("cannot keep a development key in {DEV_SIGNING_KEY_FILE}: {e}"),
-            );
-            EventSigningKey::generate()
-        }),
-        _ => EPHEMERAL.get_or_init(EventSigningKey::generate).clone(),
-    }
-}
-
-/// The development key from `tmp/`, generated on first use. The file is
-/// published with a hard link, so concurrent first starts agree on one key.
-fn dev_signing_key() -> std::result::Result<EventSigningKey, String> {
-    let path = std::path::Path::new(DEV_SIGNING_KEY_FILE);
-    if let Ok(pem) = std::fs::read_to_string(path) {
-        return EventSigningKey::from_pem(&pem).map_err(|e| e.to_string());
-    }
-    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let key = EventSigningKey::generate();
-    let draft = dir.join(format!(
-        ".event_signing_key.{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::write(&draft, key.to_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let linked = std::fs::hard_link(&draft, path);
-    let _ = std::fs::remove_file(&draft);
-    match linked {
-        Ok(()) => Ok(key),
-        // Another process published one first: use it.
-        Err(_) => std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|pem| EventSigningKey::from_pem(&pem).map_err(|e| e.to_string())),
     }
 }
 
