@@ -43,8 +43,10 @@ admin:
 	@ADMIN_PASSWORD='$(PASSWORD)' $(CARGO) run --release --bin order_fellow-cli -- task create_admin email:$(EMAIL)
 
 ## bench: signed-order intake load test against the release server; DB=postgres for PostgreSQL
-## (PG_URL, default the local test database), BENCH_ARGS="--duration 60" for longer runs
+## (PG_URL, default the local test database), SEED=1000000 to measure again with that many orders
+## stored (intake and the order search), BENCH_ARGS="--duration 60" for longer runs
 bench:
 	$(CARGO) build --release --bin order_fellow-cli
 	$(CARGO) run --release -p order_fellow_bench -- --server $${CARGO_TARGET_DIR:-target}/release/order_fellow-cli \
-		--db $(or $(DB),sqlite) --pg-url $(or $(PG_URL),postgres://postgres@127.0.0.1:5432/test) $(BENCH_ARGS)
+		--db $(or $(DB),sqlite) --pg-url $(or $(PG_URL),postgres://postgres@127.0.0.1:5432/test) \
+		--seed $(or $(SEED),0) $(BENCH_ARGS)

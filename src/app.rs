@@ -175,6 +175,7 @@ impl Hooks for App {
         tasks.register(tasks::create_admin::CreateAdmin);
         tasks.register(tasks::kyc_approve::KycApprove);
         tasks.register(tasks::rotate_secrets_key::RotateSecretsKey);
+        tasks.register(tasks::seed_orders::SeedOrders);
     }
 
     async fn truncate(_ctx: &AppContext) -> Result<()> {

@@ -8,6 +8,9 @@ mod m20261123_000003_orders;
 mod m20261126_000004_secret_fingerprint;
 mod m20261127_000010_password_reset_caps;
 mod m20261127_000020_events;
+mod m20261127_000030_order_search;
+
+pub use m20261127_000030_order_search::POSTGRES_DOCUMENT as ORDER_SEARCH_POSTGRES_DOCUMENT;
 
 pub struct Migrator;
 
@@ -21,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_secret_fingerprint::Migration),
             Box::new(m20261127_000010_password_reset_caps::Migration),
             Box::new(m20261127_000020_events::Migration),
+            Box::new(m20261127_000030_order_search::Migration),
             // inject-above (do not remove this comment)
         ]
     }

@@ -33,7 +33,9 @@ pub struct Api;
 pub(crate) struct ListParams {
     /// A tracking status (`PENDING`, `SHIPPED`, ...).
     pub status: Option<String>,
-    /// Search in the external id, the customer's name and e-mail (≤ 200 characters).
+    /// Words to find (≤ 200 characters): every word must be a whole word of the
+    /// external id, the customer's name or e-mail, in any case (`alan
+    /// bletchley` finds `alan@bletchley.uk`). Results are newest stored first.
     pub q: Option<String>,
     /// From 1.
     page: Option<String>,

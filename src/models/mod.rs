@@ -17,6 +17,7 @@ pub mod otp;
 pub mod outbox;
 pub mod sealed;
 pub mod search;
+pub mod seed;
 pub mod tx;
 pub mod users;
 pub mod webhook_secrets;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    entity::prelude::*, ActiveValue::Set, ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect,
-    QueryTrait,
+    entity::prelude::*, sea_query::Expr, ActiveValue::Set, ConnectionTrait, DbBackend,
+    PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 
@@ -237,18 +237,11 @@ async fn list<C: ConnectionTrait>(
     if let Some(user_id) = owner {
         select = select.filter(Column::UserId.eq(user_id));
     }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        return Ok(find(db, owner, query, &search::words(q)).await?);
+    }
     if let Some(s) = query.status {
         select = select.filter(Column::TrackingStatus.eq(s.as_str()));
-    }
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        select = select.filter(search::contains_any(
-            &[
-                Column::CustomerName,
-                Column::CustomerEmail,
-                Column::ExternalOrderId,
-            ],
-            q,
-        ));
     }
     let count = select.clone().count(db).await?;
     let rows = select
@@ -256,6 +249,65 @@ async fn list<C: ConnectionTrait>(
         .order_by_desc(Column::Id)
         .offset((query.page - 1) * query.page_size)
         .limit(query.page_size)
+        .all(db)
+        .await?;
+    Ok((count, rows))
+}
+
+/// A search: the orders (of `owner`, in `query.status`) where every word
+/// is a word of the customer's name or e-mail or the external id, newest
+/// first, through the index of the `order_search` migration. Newest means
+/// last stored (the highest id), which the index can order by itself.
+async fn find<C: ConnectionTrait>(
+    db: &C,
+    owner: Option<i64>,
+    query: &ListQuery,
+    words: &[String],
+) -> Result<(u64, Vec<Model>), DbErr> {
+    if words.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let (limit, offset) = (query.page_size, (query.page - 1) * query.page_size);
+    let status = query.status.map(TrackingStatus::as_str);
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        let fts = search::fts5_query(words, owner, status);
+        let count = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                "SELECT count(*) AS n FROM orders_search WHERE orders_search MATCH ?",
+                [fts.clone().into()],
+            ))
+            .await?
+            .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+        let rows = Entity::find()
+            .filter(Expr::cust_with_values(
+                r#""orders"."id" IN (SELECT rowid FROM orders_search WHERE orders_search MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?)"#,
+                [fts.into(), sea_orm::Value::from(limit), sea_orm::Value::from(offset)],
+            ))
+            .order_by_desc(Column::Id)
+            .all(db)
+            .await?;
+        return Ok((u64::try_from(count).unwrap_or(0), rows));
+    }
+    let mut select = Entity::find().filter(Expr::cust_with_values(
+        format!(
+            "{} @@ to_tsquery('simple', $1)",
+            migration::ORDER_SEARCH_POSTGRES_DOCUMENT
+        ),
+        [search::tsquery(words)],
+    ));
+    if let Some(user_id) = owner {
+        select = select.filter(Column::UserId.eq(user_id));
+    }
+    if let Some(s) = status {
+        select = select.filter(Column::TrackingStatus.eq(s));
+    }
+    let count = select.clone().count(db).await?;
+    let rows = select
+        .order_by_desc(Column::Id)
+        .offset(offset)
+        .limit(limit)
         .all(db)
         .await?;
     Ok((count, rows))

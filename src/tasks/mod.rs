@@ -2,3 +2,4 @@
 pub mod create_admin;
 pub mod kyc_approve;
 pub mod rotate_secrets_key;
+pub mod seed_orders;

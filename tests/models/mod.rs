@@ -1,4 +1,5 @@
 mod event_settings;
 mod landed_migrations;
 mod outbox;
+mod seed;
 mod settings;

@@ -85,6 +85,125 @@ async fn a_business_lists_its_orders_newest_first_with_filters() {
 }
 
 #[tokio::test]
+async fn a_search_finds_whole_words_of_name_email_and_id_and_follows_status_changes() {
+    with_app(|server, ctx| async move {
+        let (token, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let ada = create(
+            &server,
+            &key,
+            "INV-2024-0042",
+            "Ada Lovelace",
+            "ada@engines.uk",
+        )
+        .await;
+        let emile = create(
+            &server,
+            &key,
+            "INV-2024-0043",
+            "Émile Zola",
+            "emile@paris.fr",
+        )
+        .await;
+        let (_, other) = given_an_approved_company_key(&server, &ctx, "other@example.com").await;
+        create(
+            &server,
+            &other,
+            "INV-2024-0044",
+            "Ada Other",
+            "ada@other.com",
+        )
+        .await;
+        let (k, v) = bearer(&token);
+        let search = |q: &str| {
+            let path = format!("/api/v1/orders/?q={}", urlencoding(q));
+            let (k, v) = (k.clone(), v.clone());
+            let server = &server;
+            async move {
+                let res = server.get(&path).add_header(k, v).await;
+                res.assert_status_ok();
+                res.json::<Value>()
+            }
+        };
+        let ids = |found: &Value| -> Vec<String> {
+            found["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+
+        for (q, expected) in [
+            ("ada", vec![&ada]),
+            ("LOVELACE ada", vec![&ada]),
+            ("ada@engines.uk", vec![&ada]),
+            ("engines", vec![&ada]),
+            ("inv-2024-0043", vec![&emile]),
+            ("zola paris", vec![&emile]),
+            ("émile", vec![&emile]),
+            ("ÉMILE", vec![&emile]),
+            ("inv 2024", vec![&emile, &ada]),
+        ] {
+            let found = search(q).await;
+            assert_eq!(found["count"], expected.len(), "{q}");
+            assert_eq!(
+                ids(&found),
+                expected.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{q}"
+            );
+        }
+        for q in [
+            "lovela",
+            "ada lovelace zola",
+            "other",
+            "%",
+            "\"",
+            "and",
+            "ada OR emile",
+        ] {
+            assert_eq!(search(q).await["count"], 0, "{q} finds nothing");
+        }
+
+        server
+            .patch(&format!("/api/v1/orders/{ada}/"))
+            .add_header(k.clone(), v.clone())
+            .json(&json!({"tracking_status": "IN_TRANSIT"}))
+            .await
+            .assert_status_ok();
+        let in_transit = server
+            .get("/api/v1/orders/?q=inv&status=IN_TRANSIT")
+            .add_header(k.clone(), v.clone())
+            .await
+            .json::<Value>();
+        assert_eq!(ids(&in_transit), std::slice::from_ref(&ada));
+        let pending = server
+            .get("/api/v1/orders/?q=inv&status=PENDING")
+            .add_header(k.clone(), v.clone())
+            .await
+            .json::<Value>();
+        assert_eq!(ids(&pending), std::slice::from_ref(&emile));
+        let second_page = server
+            .get("/api/v1/orders/?q=inv&page=2&page_size=1")
+            .add_header(k, v)
+            .await
+            .json::<Value>();
+        assert_eq!(second_page["count"], 2);
+        assert_eq!(ids(&second_page), [ada]);
+    })
+    .await;
+}
+
+/// `q` percent-encoded for a query string.
+fn urlencoding(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
 async fn another_companys_order_is_not_found() {
     with_app(|server, ctx| async move {
         let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;

@@ -15,6 +15,7 @@ mod load;
 mod pg;
 mod receiver;
 mod report;
+mod search;
 #[allow(dead_code)]
 #[path = "../../e2e/server.rs"]
 mod server;
@@ -58,6 +59,10 @@ struct Args {
     /// server up until interrupted (for `../shared/perf/compare.sh`).
     #[arg(long)]
     hold: bool,
+    /// After the runs, store this many made-up orders (the `seed_orders`
+    /// task), then measure intake again and the order search at that size.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// The runs, in order: keep-alive at 16 and 64, then 64 with a new
@@ -203,10 +208,39 @@ async fn bench(args: Args) -> Result<bool, String> {
         events.received,
     );
 
+    let mut seeded = 0;
+    if args.seed > 0 {
+        let at_scale = at_scale(&http, &server, &database, &company, args.seed, duration).await?;
+        seeded = args.seed;
+        created += at_scale.row_created;
+        errors += at_scale.row.errors + at_scale.search.errors + at_scale.search.empty;
+        let with = at_scale.row.orders_per_sec;
+        let search = &at_scale.search;
+        println!("\n{}", report::render(std::slice::from_ref(&at_scale.row)));
+        println!(
+            "at {} stored orders (seeded in {:.1}s): intake {with:.0} orders/s vs {without:.0} \
+             on the small database ({:+.1} %); search `GET /api/v1/orders/?q=` from {SEARCH_CONCURRENCY} \
+             clients: {} queries, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, {} found nothing, {} errors",
+            at_scale.total,
+            at_scale.seeding.as_secs_f64(),
+            (with / without.max(f64::EPSILON) - 1.0) * 100.0,
+            search.queries,
+            search.latency_ms(0.5),
+            search.latency_ms(0.99),
+            search.latency_ms(0.999),
+            search.empty,
+            search.errors,
+        );
+        println!("  search p50/p99 ms by query: {}", search.by_kind_summary());
+        for error in &search.first_errors {
+            println!("  search error: {error}");
+        }
+    }
+
     let stored = stored_orders(&http, &server, &company).await?;
-    let consistent = stored == created;
+    let consistent = stored == created + seeded;
     println!(
-        "orders stored: {stored}, 201 answers: {created}, errors: {errors} — {}",
+        "orders stored: {stored}, 201 answers: {created}, seeded: {seeded}, errors: {errors} — {}",
         if consistent { "OK" } else { "MISMATCH" }
     );
     if errors > 0 || !consistent {
@@ -315,19 +349,23 @@ async fn events_run(
         Duration::from_secs(1),
         Arc::clone(&stop),
     ));
-    let before = Probe::take(http, server).await;
-    let outcome = load::run(
-        &server.base_url(),
-        &company.secret_key,
-        load::Mode::KeepAlive,
-        EVENTS_CONCURRENCY,
-        duration,
-    )
-    .await?;
-    let after = Probe::take(http, server).await;
+    let (before, outcome, after) = keep_alive_run(http, server, company, duration).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let pending = sampler.await.map_err(|e| format!("sampler: {e}"))?;
     let drained = receiver::drained(http, &server.base_url(), Duration::from_secs(120)).await?;
+    // Later runs measure intake alone.
+    let id = body["id"].as_str().unwrap_or_default();
+    let (status, _) = company::call(
+        http,
+        reqwest::Method::DELETE,
+        &format!("{}/api/v1/webhook/endpoints/{id}/", server.base_url()),
+        Some(&company.token),
+        None,
+    )
+    .await?;
+    if status != 204 && status != 200 {
+        return Err(format!("deleting the endpoint: {status}"));
+    }
     for error in &outcome.first_errors {
         println!("  error: {error}");
     }
@@ -345,6 +383,94 @@ async fn events_run(
         pending,
         drained,
         received: receiver.received(),
+    })
+}
+
+/// The keep-alive run at [`EVENTS_CONCURRENCY`], with the server probed
+/// before and after.
+async fn keep_alive_run(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    company: &company::Company,
+    duration: Duration,
+) -> Result<(Probe, load::Outcome, Probe), String> {
+    let before = Probe::take(http, server).await;
+    let outcome = load::run(
+        &server.base_url(),
+        &company.secret_key,
+        load::Mode::KeepAlive,
+        EVENTS_CONCURRENCY,
+        duration,
+    )
+    .await?;
+    Ok((before, outcome, Probe::take(http, server).await))
+}
+
+/// Concurrent clients of the search run.
+const SEARCH_CONCURRENCY: usize = 8;
+
+/// What the run at scale measured.
+struct AtScale {
+    row: Row,
+    row_created: u64,
+    /// Orders stored when it ran.
+    total: u64,
+    seeding: Duration,
+    search: search::Outcome,
+}
+
+/// Seeds `count` orders for the company, then repeats the keep-alive run
+/// and searches.
+async fn at_scale(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    database: &pg::Database,
+    company: &company::Company,
+    count: u64,
+    duration: Duration,
+) -> Result<AtScale, String> {
+    println!("\nseeding {count} orders…");
+    let started = Instant::now();
+    let out = server
+        .run_task(
+            "seed_orders",
+            &[
+                &format!("email:{}", company.email),
+                &format!("count:{count}"),
+            ],
+        )
+        .await?;
+    let seeding = started.elapsed();
+    print!("{out}");
+    let total = stored_orders(http, server, company).await?;
+    println!("running keep-alive at concurrency {EVENTS_CONCURRENCY} with {total} orders stored…");
+    let (before, outcome, after) = keep_alive_run(http, server, company, duration).await?;
+    for error in &outcome.first_errors {
+        println!("  error: {error}");
+    }
+    println!("searching from {SEARCH_CONCURRENCY} clients…");
+    let search = search::run(
+        http,
+        &server.base_url(),
+        &company.token,
+        SEARCH_CONCURRENCY,
+        duration,
+    )
+    .await?;
+    Ok(AtScale {
+        row: row(
+            database.kind(),
+            &format!("keep-alive, {total} stored"),
+            EVENTS_CONCURRENCY,
+            &outcome,
+            server,
+            &before,
+            &after,
+        ),
+        row_created: outcome.created,
+        total,
+        seeding,
+        search,
     })
 }
 
