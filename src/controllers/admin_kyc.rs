@@ -4,9 +4,10 @@ use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
 
 use super::{
-    extract::{optional_field, parse_pid, AdminUser, ApiJson, ApiPath, ApiQuery},
+    extract::{optional_field, AdminUser, ApiJson, ApiQuery, Pid},
     pagination::PageParams,
 };
 use crate::{
@@ -71,8 +72,8 @@ async fn list(
     Ok(Json(Page::new(count, page, size, results)).into_response())
 }
 
-async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users::Model>)> {
-    let application = kyc::Model::find_by_pid(&ctx.db, parse_pid(id)?).await?;
+async fn load(ctx: &AppContext, id: Uuid) -> ApiResult<(kyc::Model, Option<users::Model>)> {
+    let application = kyc::Model::find_by_pid(&ctx.db, id).await?;
     let company = application.company(&ctx.db).await?;
     Ok((application, company))
 }
@@ -84,12 +85,8 @@ async fn load(ctx: &AppContext, id: &str) -> ApiResult<(kyc::Model, Option<users
         (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
         (status = 404, description = "No such application", body = ErrorBody),
     ))]
-async fn detail(
-    State(ctx): State<AppContext>,
-    _admin: AdminUser,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult {
-    let (k, u) = load(&ctx, &id).await?;
+async fn detail(State(ctx): State<AppContext>, _admin: AdminUser, Pid(id): Pid) -> ApiResult {
+    let (k, u) = load(&ctx, id).await?;
     Ok(Json(AdminKycView::new(&k, u.as_ref())).into_response())
 }
 
@@ -100,12 +97,8 @@ async fn detail(
         (status = 403, description = "Not an admin account", body = ErrorBody, example = json!({"error": "Admin access required"})),
         (status = 404, description = "No such application", body = ErrorBody),
     ))]
-async fn audit(
-    State(ctx): State<AppContext>,
-    _admin: AdminUser,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult {
-    let (k, _) = load(&ctx, &id).await?;
+async fn audit(State(ctx): State<AppContext>, _admin: AdminUser, Pid(id): Pid) -> ApiResult {
+    let (k, _) = load(&ctx, id).await?;
     let rows = k.audit_log(&ctx.db).await?;
     Ok(Json(rows.iter().map(AuditView::from).collect::<Vec<_>>()).into_response())
 }
@@ -122,8 +115,12 @@ fn reason(raw: &str) -> Result<String, ApiError> {
     text::parse(raw, 1, 1000, true).map_err(|e| ApiError::field("reason", e.0))
 }
 
-async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Decision) -> ApiResult {
-    let pid = parse_pid(id)?;
+async fn decide(
+    ctx: &AppContext,
+    admin: &users::Model,
+    pid: Uuid,
+    decision: Decision,
+) -> ApiResult {
     let app = AppSettings::get(ctx);
     let application =
         kyc::transition(&ctx.db, &app, pid, decision, &Actor::Admin(admin.pid)).await?;
@@ -142,9 +139,9 @@ async fn decide(ctx: &AppContext, admin: &users::Model, id: &str, decision: Deci
 async fn approve(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    decide(&ctx, &admin, &id, Decision::approve()).await
+    decide(&ctx, &admin, id, Decision::approve()).await
 }
 
 impl ReasonBody {
@@ -170,10 +167,10 @@ impl ReasonBody {
 async fn reject(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
-    decide(&ctx, &admin, &id, body.decision(KycAction::Reject)?).await
+    decide(&ctx, &admin, id, body.decision(KycAction::Reject)?).await
 }
 
 /// `POST /admin/kyc/<id>/suspend/` `{"reason"}`: the company's secret stops working at once.
@@ -188,10 +185,10 @@ async fn reject(
 async fn suspend(
     State(ctx): State<AppContext>,
     AdminUser(admin): AdminUser,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult {
-    decide(&ctx, &admin, &id, body.decision(KycAction::Suspend)?).await
+    decide(&ctx, &admin, id, body.decision(KycAction::Suspend)?).await
 }
 
 pub fn routes() -> Routes {

@@ -197,6 +197,20 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// A public id (UUID) as the one path parameter: a path that cannot be
+/// decoded answers 400 like [`ApiPath`]; one that is not a UUID names
+/// nothing, so 404 like an id that exists nowhere.
+pub struct Pid(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pid {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        parse_pid(&raw).map(Self)
+    }
+}
+
 /// Query-string parameters; a malformed one answers 400.
 pub struct ApiQuery<T>(pub T);
 

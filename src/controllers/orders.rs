@@ -3,10 +3,11 @@
 use axum::{extract::State, response::IntoResponse, Json};
 use loco_rs::prelude::{get, AppContext, Routes};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{
-    extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
+    extract::{optional_field, ApiJson, ApiQuery, CurrentUser, Pid},
     pagination::PageParams,
 };
 use crate::{
@@ -44,6 +45,24 @@ pub(crate) struct ListParams {
 }
 
 impl ListParams {
+    /// What an order list page (`orders.html`, in the console and the
+    /// dashboard) shows: the page of `rows` out of `count`, and the filters
+    /// as entered.
+    pub(crate) fn page_context(
+        self,
+        query: &ListQuery,
+        count: u64,
+        rows: &[orders::Model],
+    ) -> serde_json::Value {
+        let results: Vec<_> = rows.iter().map(OrderView::from).collect();
+        json!({
+            "page": Page::new(count, query.page, query.page_size, results),
+            "q": self.q.unwrap_or_default(),
+            "status": self.status.unwrap_or_default(),
+            "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        })
+    }
+
     /// The parsed query.
     ///
     /// # Errors
@@ -105,10 +124,9 @@ async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {
 async fn detail(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    let order =
-        orders::Model::find_for_company(&Readers::get(&ctx), user.id, parse_pid(&id)?).await?;
+    let order = orders::Model::find_for_company(&Readers::get(&ctx), user.id, id).await?;
     detail_view(&ctx, &order).await
 }
 
@@ -132,10 +150,10 @@ struct PatchBody {
 async fn update(
     State(ctx): State<AppContext>,
     CurrentUser(user): CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> ApiResult {
-    let order = orders::Model::find_for_company(&ctx.db, user.id, parse_pid(&id)?).await?;
+    let order = orders::Model::find_for_company(&ctx.db, user.id, id).await?;
     let to = TrackingStatus::parse(&body.tracking_status)
         .map_err(|e| ApiError::field("tracking_status", e.0))?;
     let note = text::note(body.note.as_deref()).map_err(|e| ApiError::field("note", e.0))?;

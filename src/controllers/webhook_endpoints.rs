@@ -14,9 +14,10 @@ use loco_rs::prelude::{get, post, AppContext, Routes};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
 
 use super::{
-    extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser},
+    extract::{optional_field, parse_pid, ApiJson, ApiPath, ApiQuery, CurrentUser, Pid},
     pagination::PageParams,
 };
 use crate::{
@@ -164,8 +165,8 @@ async fn list(
     Ok(Json(views).into_response())
 }
 
-async fn load(ctx: &AppContext, user: &users::Model, id: &str) -> ApiResult<endpoints::Model> {
-    endpoints::find_for_company(&Readers::get(ctx), user.id, parse_pid(id)?).await
+async fn load(ctx: &AppContext, user: &users::Model, id: Uuid) -> ApiResult<endpoints::Model> {
+    endpoints::find_for_company(&Readers::get(ctx), user.id, id).await
 }
 
 /// `GET /webhook/endpoints/<id>/`; another company's → 404.
@@ -174,9 +175,9 @@ async fn load(ctx: &AppContext, user: &users::Model, id: &str) -> ApiResult<endp
 async fn detail(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    let row = load(&ctx, &user, &id).await?;
+    let row = load(&ctx, &user, id).await?;
     Ok(Json(EndpointView::new(&row)?).into_response())
 }
 
@@ -219,10 +220,9 @@ fn description_change(raw: Option<&Value>) -> Result<Option<Option<String>>, Dom
 async fn update(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> ApiResult {
-    let pid = parse_pid(&id)?;
     let app = AppSettings::get(&ctx);
     let mut check = FieldCheck::new();
     let url = body
@@ -243,7 +243,7 @@ async fn update(
         description,
         enabled: body.enabled,
     };
-    let row = endpoints::update(&ctx.db, user.id, pid, patch).await?;
+    let row = endpoints::update(&ctx.db, user.id, id, patch).await?;
     Ok(Json(EndpointView::new(&row)?).into_response())
 }
 
@@ -253,9 +253,9 @@ async fn update(
 async fn remove(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    endpoints::delete(&ctx.db, user.id, parse_pid(&id)?).await?;
+    endpoints::delete(&ctx.db, user.id, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -266,9 +266,9 @@ async fn remove(
 async fn secret(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    let row = load(&ctx, &user, &id).await?;
+    let row = load(&ctx, &user, id).await?;
     let secret = row
         .current_secret(&AppSettings::get(&ctx).keys.endpoint_secrets)?
         .ok_or_else(endpoints::no_secret)?;
@@ -290,10 +290,10 @@ async fn secret(
 async fn rotate_secret(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
     let app = AppSettings::get(&ctx);
-    let (row, secret) = endpoints::rotate_secret(&ctx.db, &app, user.id, parse_pid(&id)?).await?;
+    let (row, secret) = endpoints::rotate_secret(&ctx.db, &app, user.id, id).await?;
     Ok(Json(EndpointSecretView {
         secret: secret.expose().to_string(),
         previous_secret_valid_until: row.previous_secret_until,
@@ -311,9 +311,9 @@ async fn rotate_secret(
 async fn test(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
 ) -> ApiResult {
-    let row = load(&ctx, &user, &id).await?;
+    let row = load(&ctx, &user, id).await?;
     let (attempt, event) = deliveries::send_test(&ctx, &row).await?;
     Ok(Json(AttemptView::new(&attempt, &event)).into_response())
 }
@@ -342,12 +342,12 @@ struct AttemptParams {
 async fn attempts(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiQuery(q): ApiQuery<AttemptParams>,
 ) -> ApiResult {
     let filter = optional_field("status", q.status.as_deref())?.unwrap_or(AttemptFilter::All);
     let (page, size) = q.page.resolve()?;
-    let row = load(&ctx, &user, &id).await?;
+    let row = load(&ctx, &user, id).await?;
     let (count, rows) =
         events::attempts_for_endpoint(&Readers::get(&ctx), row.id, filter, page, size).await?;
     let results = rows.iter().map(|(a, e)| AttemptView::new(a, e)).collect();
@@ -372,7 +372,7 @@ struct RecoverBody {
 async fn recover(
     State(ctx): State<AppContext>,
     ApprovedBusiness(user): ApprovedBusiness,
-    ApiPath(id): ApiPath<String>,
+    Pid(id): Pid,
     ApiJson(body): ApiJson<RecoverBody>,
 ) -> ApiResult {
     let since = DateTime::parse_from_rfc3339(body.since.trim()).map_err(|_| {
@@ -381,7 +381,7 @@ async fn recover(
             "Enter a date and time in RFC 3339 format, such as 2026-11-27T09:00:00Z.",
         )
     })?;
-    let row = load(&ctx, &user, &id).await?;
+    let row = load(&ctx, &user, id).await?;
     let recovered = events::recover(&ctx.db, &row, since).await?;
     Ok((StatusCode::ACCEPTED, Json(RecoverView { recovered })).into_response())
 }
@@ -418,7 +418,7 @@ async fn replay(
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        Some(id) => Some(load(&ctx, &user, id).await?),
+        Some(id) => Some(load(&ctx, &user, parse_pid(id)?).await?),
         None => None,
     };
     let queued = events::replay(&ctx.db, &event, only.as_ref()).await?;

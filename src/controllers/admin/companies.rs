@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{parse_pid, ApiPath, ApiQuery},
+        extract::{ApiQuery, Pid},
         pagination::PageParams,
         web::{AdminSession, PageResult},
     },
@@ -55,11 +55,11 @@ pub async fn list(
 pub async fn detail(
     State(ctx): State<AppContext>,
     session: AdminSession,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<Pid, ApiError>,
 ) -> PageResult {
-    let ApiPath(id) = id?;
+    let Pid(id) = id?;
     let readers = Readers::get(&ctx);
-    let user = users::Model::find_by_pid(&readers, parse_pid(&id)?)
+    let user = users::Model::find_by_pid(&readers, id)
         .await?
         .filter(|u| !u.is_admin())
         .ok_or_else(ApiError::not_found)?;

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{optional_field, parse_pid, ApiPath, ApiQuery},
+        extract::{optional_field, parse_pid, ApiPath, ApiQuery, Pid},
         pagination::PageParams,
         web::{bad_form, see_other, AdminSession, PageResult},
     },
@@ -79,10 +79,10 @@ pub async fn queue(
 pub async fn detail(
     State(ctx): State<AppContext>,
     session: AdminSession,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<Pid, ApiError>,
 ) -> PageResult {
-    let ApiPath(id) = id?;
-    let application = kyc::Model::find_by_pid(&ctx.db, parse_pid(&id)?).await?;
+    let Pid(id) = id?;
+    let application = kyc::Model::find_by_pid(&ctx.db, id).await?;
     let company = application.company(&ctx.db).await?;
     let audit: Vec<_> = application
         .audit_log(&ctx.db)

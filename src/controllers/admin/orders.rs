@@ -7,18 +7,16 @@ use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{parse_pid, ApiPath, ApiQuery},
+        extract::{ApiQuery, Pid},
         orders::ListParams,
         web::{AdminSession, PageResult},
     },
     db::Readers,
-    domain::tracking::TrackingStatus,
     errors::ApiError,
     models::orders,
     views::{
         auth::UserView,
         orders::{HistoryView, OrderView},
-        Page,
     },
 };
 
@@ -31,27 +29,18 @@ pub async fn search(
     let ApiQuery(p) = q?;
     let query = p.query()?;
     let (count, rows) = orders::search_all(&Readers::get(&ctx), &query).await?;
-    let results: Vec<_> = rows.iter().map(OrderView::from).collect();
-    session.page(
-        "orders.html",
-        json!({
-            "page": Page::new(count, query.page, query.page_size, results),
-            "q": p.q.unwrap_or_default(),
-            "status": p.status.unwrap_or_default(),
-            "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        }),
-    )
+    session.page("orders.html", p.page_context(&query, count, &rows))
 }
 
 /// `GET /admin/orders/<id>` → the order, its company and its history.
 pub async fn detail(
     State(ctx): State<AppContext>,
     session: AdminSession,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<Pid, ApiError>,
 ) -> PageResult {
-    let ApiPath(id) = id?;
+    let Pid(id) = id?;
     let readers = Readers::get(&ctx);
-    let order = orders::Model::find_any(&readers, parse_pid(&id)?).await?;
+    let order = orders::Model::find_any(&readers, id).await?;
     let history: Vec<_> = order
         .history(&readers)
         .await?

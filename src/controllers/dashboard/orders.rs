@@ -7,11 +7,10 @@ use axum::{
 };
 use loco_rs::prelude::AppContext;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::{
     controllers::{
-        extract::{parse_pid, ApiPath, ApiQuery},
+        extract::{ApiQuery, Pid},
         orders::ListParams,
         web::{bad_form, see_other, BusinessSession, PageResult},
     },
@@ -20,7 +19,6 @@ use crate::{
     errors::ApiError,
     models::orders::{self, Source},
     settings::AppSettings,
-    views::{orders::OrderView, Page},
 };
 
 /// `GET /dashboard/orders?q=&status=&page=` → newest first.
@@ -33,16 +31,7 @@ pub async fn list(
     let query = p.query()?;
     let (count, rows) =
         orders::list_for_company(&Readers::get(&ctx), session.user.id, &query).await?;
-    let results: Vec<_> = rows.iter().map(OrderView::from).collect();
-    session.page(
-        "orders.html",
-        json!({
-            "page": Page::new(count, query.page, query.page_size, results),
-            "q": p.q.unwrap_or_default(),
-            "status": p.status.unwrap_or_default(),
-            "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        }),
-    )
+    session.page("orders.html", p.page_context(&query, count, &rows))
 }
 
 #[derive(Deserialize)]
@@ -61,13 +50,13 @@ pub async fn change_status(
     State(ctx): State<AppContext>,
     session: BusinessSession,
     headers: HeaderMap,
-    id: Result<ApiPath<String>, ApiError>,
+    id: Result<Pid, ApiError>,
     form: Result<Form<StatusForm>, FormRejection>,
 ) -> PageResult {
     let Form(form) = form.map_err(|_| bad_form())?;
     session.check(&headers, form.csrf.as_deref())?;
-    let ApiPath(id) = id?;
-    let order = orders::Model::find_for_company(&ctx.db, session.user.id, parse_pid(&id)?).await?;
+    let Pid(id) = id?;
+    let order = orders::Model::find_for_company(&ctx.db, session.user.id, id).await?;
     let to = TrackingStatus::parse(&form.tracking_status)
         .map_err(|e| ApiError::field("tracking_status", e.0))?;
     let note = text::note(form.note.as_deref().filter(|n| !n.trim().is_empty()))

@@ -349,7 +349,14 @@ async fn events_run(
         Duration::from_secs(1),
         Arc::clone(&stop),
     ));
-    let (before, outcome, after) = keep_alive_run(http, server, company, duration).await?;
+    let (row, outcome) = keep_alive_run(
+        http,
+        server,
+        company,
+        (db, "keep-alive + endpoint"),
+        duration,
+    )
+    .await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let pending = sampler.await.map_err(|e| format!("sampler: {e}"))?;
     let drained = receiver::drained(http, &server.base_url(), Duration::from_secs(120)).await?;
@@ -366,19 +373,8 @@ async fn events_run(
     if status != 204 && status != 200 {
         return Err(format!("deleting the endpoint: {status}"));
     }
-    for error in &outcome.first_errors {
-        println!("  error: {error}");
-    }
     Ok(EventsRun {
-        row: row(
-            db,
-            "keep-alive + endpoint",
-            EVENTS_CONCURRENCY,
-            &outcome,
-            server,
-            &before,
-            &after,
-        ),
+        row,
         row_created: outcome.created,
         pending,
         drained,
@@ -386,14 +382,15 @@ async fn events_run(
     })
 }
 
-/// The keep-alive run at [`EVENTS_CONCURRENCY`], with the server probed
-/// before and after.
+/// The keep-alive run at [`EVENTS_CONCURRENCY`], as the table row `mode`,
+/// with the server probed before and after; also the outcome itself.
 async fn keep_alive_run(
     http: &reqwest::Client,
     server: &ServerProcess,
     company: &company::Company,
+    (db, mode): (&'static str, &str),
     duration: Duration,
-) -> Result<(Probe, load::Outcome, Probe), String> {
+) -> Result<(Row, load::Outcome), String> {
     let before = Probe::take(http, server).await;
     let outcome = load::run(
         &server.base_url(),
@@ -403,7 +400,20 @@ async fn keep_alive_run(
         duration,
     )
     .await?;
-    Ok((before, outcome, Probe::take(http, server).await))
+    let after = Probe::take(http, server).await;
+    for error in &outcome.first_errors {
+        println!("  error: {error}");
+    }
+    let row = row(
+        db,
+        mode,
+        EVENTS_CONCURRENCY,
+        &outcome,
+        server,
+        &before,
+        &after,
+    );
+    Ok((row, outcome))
 }
 
 /// Concurrent clients of the search run.
@@ -444,10 +454,9 @@ async fn at_scale(
     print!("{out}");
     let total = stored_orders(http, server, company).await?;
     println!("running keep-alive at concurrency {EVENTS_CONCURRENCY} with {total} orders stored…");
-    let (before, outcome, after) = keep_alive_run(http, server, company, duration).await?;
-    for error in &outcome.first_errors {
-        println!("  error: {error}");
-    }
+    let mode = format!("keep-alive, {total} stored");
+    let (row, outcome) =
+        keep_alive_run(http, server, company, (database.kind(), &mode), duration).await?;
     println!("searching from {SEARCH_CONCURRENCY} clients…");
     let search = search::run(
         http,
@@ -458,15 +467,7 @@ async fn at_scale(
     )
     .await?;
     Ok(AtScale {
-        row: row(
-            database.kind(),
-            &format!("keep-alive, {total} stored"),
-            EVENTS_CONCURRENCY,
-            &outcome,
-            server,
-            &before,
-            &after,
-        ),
+        row,
         row_created: outcome.created,
         total,
         seeding,
