@@ -15,12 +15,12 @@
 //! status, lease and attempt count change together); read apart, each half
 //! hides what the other relies on. Half of it is doc comments.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query},
     ActiveValue::Set,
     ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
@@ -29,7 +29,10 @@ use serde_json::Value;
 pub use super::_entities::{
     event_deliveries as deliveries, event_delivery_attempts as attempts, events,
 };
-use super::{endpoints, lease, tx::Tx};
+use super::{
+    endpoints, lease,
+    tx::{Script, Tx},
+};
 use crate::{
     domain::{
         event_type::{new_event_id, EventType},
@@ -115,26 +118,8 @@ pub async fn record_many(tx: &Tx, batch: Vec<NewEvent>) -> Result<usize, DbErr> 
         return Ok(0);
     }
     let t = now();
-    let ms = t.timestamp_millis();
     let ids: Vec<String> = batch.iter().map(|_| new_event_id()).collect();
-    let rows = batch.iter().zip(&ids).map(|(e, id)| events::ActiveModel {
-        event_id: Set(id.clone()),
-        user_id: Set(e.user_id),
-        event_type: Set(e.event_type.as_str().to_string()),
-        data: Set(e.data.to_string()),
-        occurred_at_ms: Set(ms),
-        dedupe_key: Set(e.dedupe_key.clone()),
-        created_at: Set(t),
-        updated_at: Set(t),
-        ..Default::default()
-    });
-    let mut insert = events::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(events::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .into_query();
+    let mut insert = insert_events(&batch, &ids, t);
     // RETURNING names the rows actually inserted: a skipped repeat fans out nothing.
     insert.returning(Query::returning().columns([events::Column::Id, events::Column::EventId]));
     let backend = tx.get_database_backend();
@@ -146,31 +131,126 @@ pub async fn record_many(tx: &Tx, batch: Vec<NewEvent>) -> Result<usize, DbErr> 
         );
     }
 
-    let users: Vec<i64> = batch
-        .iter()
-        .map(|e| e.user_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let subscriptions = endpoints::subscriptions(tx, &users).await?;
+    let subscriptions = subscriptions_of(tx, &batch).await?;
     let mut owed = Vec::new();
     for (event, id) in batch.iter().zip(&ids) {
         let Some(&row_id) = row_ids.get(id) else {
             continue;
         };
         metrics::counter!("events_created_total", "type" => event.event_type.as_str()).increment(1);
-        for sub in subscriptions
-            .get(&event.user_id)
-            .into_iter()
-            .flat_map(|s| s.iter())
-        {
-            if sub.filter.matches(event.event_type) {
-                owed.push((row_id, sub.endpoint_id));
-            }
-        }
+        owed.extend(subscribed(&subscriptions, event).map(|endpoint| (row_id, endpoint)));
     }
     queue(tx, &owed, None).await?;
     Ok(row_ids.len())
+}
+
+/// [`record_many`] when nothing needs its answer (the intake's batch): the
+/// events and their deliveries become statements of `script`, which the
+/// caller runs in `tx`. Each endpoint's deliveries find their events by
+/// id (`INSERT … SELECT`), so an event skipped as a repeat of its dedupe
+/// key fans out nothing, as in [`record_many`]. Meant for events without a
+/// dedupe key: `events_created_total` counts every event of `batch`.
+///
+/// # Errors
+/// On database failure (reading the subscriptions).
+pub async fn record_in(tx: &Tx, script: &mut Script, batch: &[NewEvent]) -> Result<(), DbErr> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let backend = tx.get_database_backend();
+    let t = now();
+    let ids: Vec<String> = batch.iter().map(|_| new_event_id()).collect();
+    script.push(backend.build(&insert_events(batch, &ids, t)));
+    let subscriptions = subscriptions_of(tx, batch).await?;
+    let mut owed: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (event, id) in batch.iter().zip(&ids) {
+        metrics::counter!("events_created_total", "type" => event.event_type.as_str()).increment(1);
+        for endpoint in subscribed(&subscriptions, event) {
+            owed.entry(endpoint).or_default().push(id.clone());
+        }
+    }
+    for (endpoint, event_ids) in &owed {
+        let select = Query::select()
+            .column(events::Column::Id)
+            .expr(Expr::val(*endpoint))
+            .expr(Expr::val(PENDING))
+            .expr(Expr::val(0))
+            .expr(Expr::val(t))
+            .expr(Expr::val(t))
+            .expr(Expr::val(t))
+            .from(events::Entity)
+            .and_where(events::Column::EventId.is_in(event_ids.iter().cloned()))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(deliveries::Entity)
+            .columns([
+                deliveries::Column::EventRowId,
+                deliveries::Column::EndpointId,
+                deliveries::Column::Status,
+                deliveries::Column::Attempts,
+                deliveries::Column::NextAttemptAt,
+                deliveries::Column::CreatedAt,
+                deliveries::Column::UpdatedAt,
+            ])
+            .select_from(select)
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .to_owned();
+        script.push(backend.build(&insert));
+    }
+    if !owed.is_empty() {
+        tx.after_commit(wake);
+    }
+    Ok(())
+}
+
+/// The insert of `batch`'s events under `ids`, skipping repeated dedupe keys.
+fn insert_events(batch: &[NewEvent], ids: &[String], t: DateTimeWithTimeZone) -> InsertStatement {
+    let ms = t.timestamp_millis();
+    let rows = batch.iter().zip(ids).map(|(e, id)| events::ActiveModel {
+        event_id: Set(id.clone()),
+        user_id: Set(e.user_id),
+        event_type: Set(e.event_type.as_str().to_string()),
+        data: Set(e.data.to_string()),
+        occurred_at_ms: Set(ms),
+        dedupe_key: Set(e.dedupe_key.clone()),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    });
+    events::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(events::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .into_query()
+}
+
+/// The enabled endpoints of the companies `batch` belongs to.
+async fn subscriptions_of(
+    tx: &Tx,
+    batch: &[NewEvent],
+) -> Result<HashMap<i64, Vec<endpoints::Subscription>>, DbErr> {
+    let users: Vec<i64> = batch
+        .iter()
+        .map(|e| e.user_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    endpoints::subscriptions(tx, &users).await
+}
+
+/// The endpoints among `subscriptions` that want `event`.
+fn subscribed<'a>(
+    subscriptions: &'a HashMap<i64, Vec<endpoints::Subscription>>,
+    event: &'a NewEvent,
+) -> impl Iterator<Item = i64> + 'a {
+    subscriptions
+        .get(&event.user_id)
+        .into_iter()
+        .flatten()
+        .filter(|sub| sub.filter.matches(event.event_type))
+        .map(|sub| sub.endpoint_id)
 }
 
 /// Inserts one pending delivery per `(event row, endpoint)`, due now, in one

@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    entity::prelude::*, sea_query::Expr, ActiveValue::Set, ConnectionTrait, DbBackend,
-    PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
+    entity::prelude::*,
+    sea_query::{Expr, Query},
+    ActiveValue::Set,
+    ConnectionTrait, DbBackend, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 
@@ -17,7 +19,7 @@ use super::{
     kyc,
     outbox::{self, NewMail},
     search,
-    tx::Tx,
+    tx::{Script, Tx},
     users,
 };
 use crate::{
@@ -409,7 +411,17 @@ pub async fn insert_batch(
 }
 
 async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
     let t = now();
+    let mut user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let names = kyc::approved_business_names(tx, user_ids).await?;
+
+    // Every write of the batch is one script (one hand-off on SQLite): the
+    // orders, then their first history rows, which find their order's id
+    // by pid (`INSERT … SELECT`) instead of reading it back first.
+    let mut script = Script::new();
     let rows = fresh.iter().map(|o| ActiveModel {
         pid: Set(o.pid),
         user_id: Set(o.user_id),
@@ -425,59 +437,54 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         updated_at: Set(t),
         ..Default::default()
     });
-    // One statement for the batch; RETURNING gives the ids the history needs.
-    let mut insert = Entity::insert_many(rows).into_query();
-    insert.returning(sea_orm::sea_query::Query::returning().columns([Column::Id, Column::Pid]));
-    let backend = tx.get_database_backend();
-    let mut ids: HashMap<Uuid, i64> = HashMap::with_capacity(fresh.len());
-    for row in tx.query_all_raw(backend.build(&insert)).await? {
-        ids.insert(
-            row.try_get::<Uuid>("", "pid")?,
-            row.try_get::<i64>("", "id")?,
-        );
-    }
+    script.push(backend.build(&Entity::insert_many(rows).into_query()));
+    let first_changes = Query::select()
+        .column(Column::Id)
+        .column(Column::TrackingStatus)
+        .expr(Expr::val(Source::Webhook.as_str()))
+        .column(Column::CreatedAt)
+        .column(Column::UpdatedAt)
+        .from(Entity)
+        .and_where(Column::Pid.is_in(fresh.iter().map(|o| o.pid)))
+        .order_by(Column::Id, sea_orm::Order::Asc)
+        .to_owned();
+    let history = Query::insert()
+        .into_table(changes::Entity)
+        .columns([
+            changes::Column::OrderId,
+            changes::Column::ToStatus,
+            changes::Column::Source,
+            changes::Column::CreatedAt,
+            changes::Column::UpdatedAt,
+        ])
+        .select_from(first_changes)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    script.push(backend.build(&history));
 
-    let mut user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
-    user_ids.sort_unstable();
-    user_ids.dedup();
-    let names = kyc::approved_business_names(tx, user_ids).await?;
-
-    let history = fresh.iter().filter_map(|o| {
-        ids.get(&o.pid).map(|&order_id| changes::ActiveModel {
-            order_id: Set(order_id),
-            from_status: Set(None),
-            to_status: Set(o.tracking_status.as_str().to_string()),
-            note: Set(None),
-            source: Set("webhook".into()),
-            created_at: Set(t),
-            updated_at: Set(t),
-            ..Default::default()
+    let created: Vec<NewEvent> = fresh
+        .iter()
+        .map(|o| {
+            NewEvent::new(
+                o.user_id,
+                EventType::OrderCreated,
+                json!({
+                    "order_id": o.pid,
+                    "external_order_id": o.external_order_id,
+                    "status": o.tracking_status.as_str(),
+                    "customer": {
+                        "name": o.customer_name,
+                        "email": o.customer_email.as_str(),
+                        "phone": o.customer_phone.as_str(),
+                    },
+                    "item_summary": o.item_summary,
+                    "address": o.address,
+                    "created_at": t,
+                }),
+            )
         })
-    });
-    changes::Entity::insert_many(history)
-        .exec_without_returning(tx)
-        .await?;
-
-    let created = fresh.iter().map(|o| {
-        NewEvent::new(
-            o.user_id,
-            EventType::OrderCreated,
-            json!({
-                "order_id": o.pid,
-                "external_order_id": o.external_order_id,
-                "status": o.tracking_status.as_str(),
-                "customer": {
-                    "name": o.customer_name,
-                    "email": o.customer_email.as_str(),
-                    "phone": o.customer_phone.as_str(),
-                },
-                "item_summary": o.item_summary,
-                "address": o.address,
-                "created_at": t,
-            }),
-        )
-    });
-    events::record_many(tx, created.collect()).await?;
+        .collect();
+    events::record_in(tx, &mut script, &created).await?;
 
     let mails = fresh.iter().map(|o| {
         NewMail::new(
@@ -494,7 +501,8 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         )
         .dedupe(format!("order:{}:confirmation", o.pid))
     });
-    outbox::enqueue_many(tx, &app.keys.mail, mails).await
+    outbox::enqueue_in(tx, &mut script, &app.keys.mail, mails);
+    script.run(tx).await
 }
 
 /// Where a status change comes from, for the history and the

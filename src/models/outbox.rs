@@ -6,11 +6,14 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait, OnConflict},
     ActiveValue::Set,
-    ConnectionTrait, DbBackend, QueryOrder, QuerySelect, Statement,
+    ConnectionTrait, DbBackend, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 pub use super::_entities::outbox_messages::{self, ActiveModel, Column, Entity, Model};
-use super::{lease, tx::Tx};
+use super::{
+    lease,
+    tx::{Script, Tx},
+};
 use crate::{
     domain::{crypto::Keyring, now},
     mailers::Mail,
@@ -97,23 +100,35 @@ pub async fn enqueue_many(
     key: &Keyring,
     mails: impl IntoIterator<Item = NewMail>,
 ) -> Result<(), DbErr> {
+    let mut script = Script::new();
+    enqueue_in(tx, &mut script, key, mails);
+    script.run(tx).await
+}
+
+/// [`enqueue_many`] as one statement of `script`, which the caller runs
+/// in `tx`.
+pub fn enqueue_in(
+    tx: &Tx,
+    script: &mut Script,
+    key: &Keyring,
+    mails: impl IntoIterator<Item = NewMail>,
+) {
     let rows: Vec<ActiveModel> = mails
         .into_iter()
         .map(|m| m.into_active_model(key))
         .collect();
     if rows.is_empty() {
-        return Ok(());
+        return;
     }
-    Entity::insert_many(rows)
+    let insert = Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(Column::DedupeKey)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(tx)
-        .await?;
+        .into_query();
+    script.push(tx.get_database_backend().build(&insert));
     tx.after_commit(wake);
-    Ok(())
 }
 
 static DOORBELL: lease::Doorbell = lease::Doorbell::new();

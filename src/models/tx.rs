@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    QueryResult, Statement, TransactionTrait, Values,
 };
 
 /// A database transaction with its after-commit work. It is a connection
@@ -66,6 +66,58 @@ impl Tx {
     /// When the rollback fails.
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
+    }
+}
+
+/// Writes whose results nobody reads, to run in order in one transaction.
+///
+/// On SQLite every statement is a hand-off to the connection's worker
+/// thread and back, two thread wake-ups that cost more than the insert
+/// itself under load; a script goes as one string, so the whole set is a
+/// single hand-off (SQLite runs the statements in turn and binds the
+/// values across them in order). PostgreSQL takes one statement per
+/// prepared query, so there they run one by one.
+#[derive(Default)]
+pub struct Script(Vec<Statement>);
+
+impl Script {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `statement` after the ones already there.
+    pub fn push(&mut self, statement: Statement) {
+        self.0.push(statement);
+    }
+
+    /// Runs the statements in order; the first failure stops the script
+    /// (the caller's transaction is then rolled back).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn run(self, tx: &Tx) -> Result<(), DbErr> {
+        let backend = tx.get_database_backend();
+        if backend != DbBackend::Sqlite || self.0.len() < 2 {
+            for statement in self.0 {
+                tx.execute_raw(statement).await?;
+            }
+            return Ok(());
+        }
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for statement in self.0 {
+            sql.push_str(&statement.sql);
+            sql.push_str(";\n");
+            values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+        }
+        tx.execute_raw(Statement {
+            sql,
+            values: Some(Values(values)),
+            db_backend: backend,
+        })
+        .await?;
+        Ok(())
     }
 }
 

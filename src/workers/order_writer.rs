@@ -104,6 +104,7 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
         let (batch, replies): (Vec<NewOrder>, Vec<_>) =
             jobs.drain(..).map(|j| (j.order, j.reply)).unzip();
         metrics::histogram!("order_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         let answers: Vec<Result<Accepted, DbErr>> = match write(&db, &app, &batch).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             // One order the database refuses must not fail its neighbours:
@@ -126,6 +127,7 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
             }
             Err(e) => vec![Err(e)],
         };
+        metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
         let created = answers
             .iter()
             .filter(|a| matches!(a, Ok(Accepted::Created(_))))

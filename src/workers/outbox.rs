@@ -107,9 +107,12 @@ impl Transport {
             Self::Files(dir) => {
                 let raw = eml(from, to, content)?;
                 let dir = dir.clone();
-                tokio::task::spawn_blocking(move || write_eml(&dir, &raw))
-                    .await
-                    .map_err(|e| e.to_string())?
+                tokio::task::spawn_blocking(move || {
+                    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                    write_eml(&dir, &raw)
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
         }
     }
@@ -145,9 +148,8 @@ fn eml(from: &str, to: &str, content: crate::mailers::Content) -> Result<Vec<u8>
     Ok(msg.formatted())
 }
 
-/// Writes one `.eml` file (blocking); says where.
+/// Writes one `.eml` file into `dir`, which exists (blocking); says where.
 fn write_eml(dir: &Path, raw: &[u8]) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let path = dir.join(format!("{}.eml", uuid::Uuid::new_v4()));
     std::fs::write(&path, raw).map_err(|e| e.to_string())?;
     Ok(format!("written to {}", path.display()))
@@ -171,10 +173,15 @@ async fn write_batch(
         .collect();
     let dir = dir.to_path_buf();
     let written = tokio::task::spawn_blocking(move || {
+        // The folder is made once per batch, not checked once per file.
+        let made = std::fs::create_dir_all(&dir).map_err(|e| e.to_string());
         rendered
             .into_iter()
             .map(|(msg, raw)| {
-                let result = raw.and_then(|raw| write_eml(&dir, &raw));
+                let result = raw.and_then(|raw| {
+                    made.clone()?;
+                    write_eml(&dir, &raw)
+                });
                 (msg, result)
             })
             .collect()
