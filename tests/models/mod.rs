@@ -3,3 +3,4 @@ mod landed_migrations;
 mod outbox;
 mod seed;
 mod settings;
+mod tx;
