@@ -279,7 +279,7 @@ async fn receive(State(ctx): State<Arc<Intake>>, headers: HeaderMap, req: Reques
             .and_then(|b| parse_order(user_id, &headers, b))
             .map_err(|e| Refusal::from(e).key(&key))?;
         ctx.writer
-            .submit(&ctx.db, &ctx.reader, app, order)
+            .submit(&ctx.db, app, order)
             .await
             .map_err(Refusal::from)
     }

@@ -22,7 +22,7 @@ use sea_orm::{
     entity::prelude::*,
     sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query},
     ActiveValue::Set,
-    ConnectionTrait, DbBackend, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
+    ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::Value;
 
@@ -145,30 +145,27 @@ pub async fn record_many(tx: &Tx, batch: Vec<NewEvent>) -> Result<usize, DbErr> 
 }
 
 /// [`record_many`] when nothing needs its answer (the intake's batch): the
-/// events and their deliveries, to the endpoints among `subscriptions`
-/// that want them, become statements of `script`. Each endpoint's deliveries find their events by
+/// events and their deliveries become statements of `script`, which the
+/// caller runs in `tx`. Each endpoint's deliveries find their events by
 /// id (`INSERT … SELECT`), so an event skipped as a repeat of its dedupe
 /// key fans out nothing, as in [`record_many`]. Meant for events without a
 /// dedupe key: `events_created_total` counts every event of `batch`.
 ///
 /// # Errors
-/// When a statement cannot be built.
-pub fn record_in(
-    backend: DbBackend,
-    script: &mut Script,
-    batch: &[NewEvent],
-    subscriptions: &HashMap<i64, Vec<endpoints::Subscription>>,
-) -> Result<(), DbErr> {
+/// On database failure (reading the subscriptions).
+pub async fn record_in(tx: &Tx, script: &mut Script, batch: &[NewEvent]) -> Result<(), DbErr> {
     if batch.is_empty() {
         return Ok(());
     }
+    let backend = tx.get_database_backend();
     let t = now();
     let ids: Vec<String> = batch.iter().map(|_| new_event_id()).collect();
     script.push(backend.build(&insert_events(batch, &ids, t)));
+    let subscriptions = subscriptions_of(tx, batch).await?;
     let mut owed: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for (event, id) in batch.iter().zip(&ids) {
         metrics::counter!("events_created_total", "type" => event.event_type.as_str()).increment(1);
-        for endpoint in subscribed(subscriptions, event) {
+        for endpoint in subscribed(&subscriptions, event) {
             owed.entry(endpoint).or_default().push(id.clone());
         }
     }
@@ -201,7 +198,7 @@ pub fn record_in(
         script.push(backend.build(&insert));
     }
     if !owed.is_empty() {
-        script.after_commit(wake);
+        tx.after_commit(wake);
     }
     Ok(())
 }

@@ -15,7 +15,6 @@ use serde_json::json;
 pub use super::_entities::orders::{self, ActiveModel, Column, Entity, Model};
 use super::{
     _entities::order_status_changes as changes,
-    endpoints,
     events::{self, NewEvent},
     kyc,
     outbox::{self, NewMail},
@@ -316,22 +315,18 @@ async fn find<C: ConnectionTrait>(
     Ok((count, rows))
 }
 
-/// Plans the storing of a batch of orders: repeats (of stored orders or
-/// within the batch) are answered with the original id and create nothing;
-/// each new order gets its first history row, its `order.created` event and
-/// its confirmation e-mail. What the batch needs to know is read from `db`
-/// (no transaction: on SQLite the read pool, beside the writer); what it
-/// writes is returned as one script for the caller to commit. A repeat
-/// stored by someone else in between fails that commit on a unique index;
-/// the caller then plans again, and sees it.
+/// Stores a batch of orders in `txn`: repeats (of stored orders or within the
+/// batch) are answered with the original id and create nothing; each new
+/// order gets its first history row and its confirmation e-mail. The caller
+/// commits; on a unique violation (another server raced) it retries.
 ///
 /// # Errors
 /// On database failure.
-pub async fn plan_batch<C: ConnectionTrait>(
-    db: &C,
+pub async fn insert_batch(
+    tx: &Tx,
     app: &AppSettings,
     batch: &[NewOrder],
-) -> Result<(Vec<Accepted>, Script), DbErr> {
+) -> Result<Vec<Accepted>, DbErr> {
     let mut answers: Vec<Option<Accepted>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<DedupeKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
@@ -358,39 +353,30 @@ pub async fn plan_batch<C: ConnectionTrait>(
             DedupeKey::Idempotency(u, k) => wanted.entry((*u, false)).or_default().push(k.clone()),
         }
     }
-    let probes = wanted.into_iter().map(|((user_id, external), keys)| {
+    for ((user_id, external), keys) in wanted {
         let column = if external {
             Column::ExternalOrderId
         } else {
             Column::IdempotencyKey
         };
-        Entity::find()
+        let existing = Entity::find()
             .filter(Column::UserId.eq(user_id))
             .filter(column.is_in(keys))
-            .all(db)
-    });
-    // The probes and what new orders need (the businesses' names for the
-    // mail, the endpoints subscribed to their events) are read at once.
-    let mut users: Vec<i64> = batch.iter().map(|o| o.user_id).collect();
-    users.sort_unstable();
-    users.dedup();
-    let (existing, names, subscriptions) = tokio::try_join!(
-        futures_util::future::try_join_all(probes),
-        kyc::approved_business_names(db, users.iter().copied()),
-        endpoints::subscriptions(db, &users),
-    )?;
-    for row in existing.into_iter().flatten() {
-        let keys = [
-            row.external_order_id
-                .clone()
-                .map(|k| DedupeKey::External(row.user_id, k)),
-            row.idempotency_key
-                .clone()
-                .map(|k| DedupeKey::Idempotency(row.user_id, k)),
-        ];
-        for key in keys.into_iter().flatten() {
-            if let Some(&i) = first_with_key.get(&key) {
-                answers[i] = Some(Accepted::Duplicate(row.pid));
+            .all(tx)
+            .await?;
+        for row in existing {
+            let keys = [
+                row.external_order_id
+                    .clone()
+                    .map(|k| DedupeKey::External(row.user_id, k)),
+                row.idempotency_key
+                    .clone()
+                    .map(|k| DedupeKey::Idempotency(row.user_id, k)),
+            ];
+            for key in keys.into_iter().flatten() {
+                if let Some(&i) = first_with_key.get(&key) {
+                    answers[i] = Some(Accepted::Duplicate(row.pid));
+                }
             }
         }
     }
@@ -401,13 +387,8 @@ pub async fn plan_batch<C: ConnectionTrait>(
         .filter(|(i, _)| answers[*i].is_none() && repeat_of[*i].is_none())
         .map(|(_, o)| o)
         .collect();
-    let mut script = Script::new();
     if !fresh.is_empty() {
-        let known = Known {
-            names: &names,
-            subscriptions: &subscriptions,
-        };
-        store_fresh(db.get_database_backend(), app, &fresh, &known, &mut script)?;
+        store_fresh(tx, app, &fresh).await?;
     }
     for (i, order) in batch.iter().enumerate() {
         if answers[i].is_none() && repeat_of[i].is_none() {
@@ -423,31 +404,24 @@ pub async fn plan_batch<C: ConnectionTrait>(
     }
     // Every order is new, a repeat of a stored one, or a repeat of an
     // earlier one in this batch: all three were answered above.
-    let answers = answers
+    answers
         .into_iter()
         .map(|a| a.ok_or_else(|| DbErr::Custom("an order of the batch got no answer".into())))
-        .collect::<Result<_, _>>()?;
-    Ok((answers, script))
+        .collect()
 }
 
-/// What new orders need to know about their companies.
-struct Known<'a> {
-    names: &'a HashMap<i64, String>,
-    subscriptions: &'a HashMap<i64, Vec<endpoints::Subscription>>,
-}
-
-fn store_fresh(
-    backend: DbBackend,
-    app: &AppSettings,
-    fresh: &[&NewOrder],
-    known: &Known<'_>,
-    script: &mut Script,
-) -> Result<(), DbErr> {
+async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
     let t = now();
+    let mut user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let names = kyc::approved_business_names(tx, user_ids).await?;
 
-    // Every write of the batch goes into one script (one hand-off on
-    // SQLite): the orders, then their first history rows, which find their
-    // order's id by pid (`INSERT … SELECT`) instead of reading it back.
+    // Every write of the batch is one script (one hand-off on SQLite): the
+    // orders, then their first history rows, which find their order's id
+    // by pid (`INSERT … SELECT`) instead of reading it back first.
+    let mut script = Script::new();
     let rows = fresh.iter().map(|o| ActiveModel {
         pid: Set(o.pid),
         user_id: Set(o.user_id),
@@ -510,7 +484,7 @@ fn store_fresh(
             )
         })
         .collect();
-    events::record_in(backend, script, &created, known.subscriptions)?;
+    events::record_in(tx, &mut script, &created).await?;
 
     let mails = fresh.iter().map(|o| {
         NewMail::new(
@@ -518,7 +492,7 @@ fn store_fresh(
             o.customer_email.as_str(),
             json!({
                 "customer_name": o.customer_name,
-                "business_name": known.names.get(&o.user_id),
+                "business_name": names.get(&o.user_id),
                 "order_id": o.pid,
                 "item_summary": o.item_summary,
                 "address": o.address,
@@ -527,8 +501,8 @@ fn store_fresh(
         )
         .dedupe(format!("order:{}:confirmation", o.pid))
     });
-    outbox::enqueue_in(backend, script, &app.keys.mail, mails);
-    Ok(())
+    outbox::enqueue_in(tx, &mut script, &app.keys.mail, mails);
+    script.run(tx).await
 }
 
 /// Where a status change comes from, for the history and the

@@ -101,14 +101,14 @@ pub async fn enqueue_many(
     mails: impl IntoIterator<Item = NewMail>,
 ) -> Result<(), DbErr> {
     let mut script = Script::new();
-    enqueue_in(tx.get_database_backend(), &mut script, key, mails);
+    enqueue_in(tx, &mut script, key, mails);
     script.run(tx).await
 }
 
-/// [`enqueue_many`] as one statement of `script` (the delivery worker is
-/// woken once it commits).
+/// [`enqueue_many`] as one statement of `script`, which the caller runs
+/// in `tx`.
 pub fn enqueue_in(
-    backend: DbBackend,
+    tx: &Tx,
     script: &mut Script,
     key: &Keyring,
     mails: impl IntoIterator<Item = NewMail>,
@@ -127,8 +127,8 @@ pub fn enqueue_in(
                 .to_owned(),
         )
         .into_query();
-    script.push(backend.build(&insert));
-    script.after_commit(wake);
+    script.push(tx.get_database_backend().build(&insert));
+    tx.after_commit(wake);
 }
 
 static DOORBELL: lease::Doorbell = lease::Doorbell::new();

@@ -3,29 +3,18 @@
 //! answers each request after the commit. A 201 therefore always means the
 //! order (and its confirmation e-mail row) is durable, and SQLite pays one
 //! commit per batch instead of one per order.
-//!
-//! A batch is two steps: what it needs to know is read outside any
-//! transaction (on SQLite from the read pool, beside the writer), then what
-//! it writes is committed as one script. On SQLite that script, `BEGIN` and
-//! `COMMIT` included, is one hand-off to sqlx's worker thread on a
-//! connection the writer holds across batches ([`Turn`]); each hand-off
-//! costs two thread wake-ups, about a millisecond each while both cores
-//! serve HTTP, and a batch used to make eight.
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::{Duration, Instant},
-};
+use std::sync::{Arc, OnceLock};
 
 use loco_rs::app::AppContext;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     errors::{is_unique_violation, ApiError, ApiResult},
     models::{
         orders::{self, Accepted, NewOrder},
-        tx::{self, Held, Script, Tx},
+        tx::Tx,
     },
     settings::AppSettings,
 };
@@ -61,17 +50,12 @@ impl OrderWriter {
     pub async fn submit(
         &self,
         db: &DatabaseConnection,
-        reader: &DatabaseConnection,
         app: &Arc<AppSettings>,
         order: NewOrder,
     ) -> ApiResult<Accepted> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let pools = Pools {
-                db: db.clone(),
-                reader: reader.clone(),
-            };
-            tokio::spawn(run(pools, app.clone(), rx));
+            tokio::spawn(run(db.clone(), app.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -87,7 +71,7 @@ impl OrderWriter {
 
 /// How long a batch may wait for the orders its predecessor's answers set
 /// in motion (see [`gather`]).
-const GATHER_AT_MOST: Duration = Duration::from_micros(3000);
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_micros(3000);
 
 /// Group commit's convoy: when a batch of 63 commits, its 63 clients send
 /// their next orders at once, but the first to arrive used to be written
@@ -99,7 +83,7 @@ const GATHER_AT_MOST: Duration = Duration::from_micros(3000);
 /// nothing waits.
 async fn gather(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, previous: usize) {
     let want = (previous * 3 / 4).min(MAX_BATCH);
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     while jobs.len() < want && started.elapsed() < GATHER_AT_MOST {
         tokio::task::yield_now().await;
         while jobs.len() < MAX_BATCH {
@@ -111,73 +95,17 @@ async fn gather(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, previous: usi
     }
 }
 
-/// The writer's connections: `db` writes; `reader` serves the batch's
-/// reads (on PostgreSQL both are the same pool).
-struct Pools {
-    db: DatabaseConnection,
-    reader: DatabaseConnection,
-}
-
-/// How long the writer may keep SQLite's write connection across
-/// back-to-back batches (see [`Turn`]).
-const TURN: Duration = Duration::from_millis(20);
-
-/// On SQLite the writer takes the one write connection out of the pool and
-/// keeps it while batches follow each other, instead of handing it back
-/// after every commit (for sqlx, a spawned task and a ping of its worker
-/// thread). It hands it back when no order came for the rest of its turn,
-/// or after [`TURN`], so the mail and event workers, which write through
-/// the same connection, wait at most that long.
-struct Turn {
-    held: Held,
-    since: Instant,
-}
-
-impl Turn {
-    fn left(&self) -> Duration {
-        TURN.saturating_sub(self.since.elapsed())
-    }
-}
-
-/// Hands the held connection back to the pool (rolled back first, should a
-/// failure have left a transaction open on it).
-async fn end_turn(turn: &mut Option<Turn>) {
-    if let Some(t) = turn.take() {
-        tx::release(t.held).await;
-    }
-}
-
-/// Waits for the next orders; with the connection held, only for the rest
-/// of the turn before handing it back.
-async fn next_jobs(
-    rx: &mut mpsc::Receiver<Job>,
-    jobs: &mut Vec<Job>,
-    turn: &mut Option<Turn>,
-) -> usize {
-    if let Some(left) = turn.as_ref().map(Turn::left) {
-        // `recv_many` is cancel-safe: a timeout loses no job.
-        if let Ok(n) = tokio::time::timeout(left, rx.recv_many(jobs, MAX_BATCH)).await {
-            return n;
-        }
-        end_turn(turn).await;
-    }
-    rx.recv_many(jobs, MAX_BATCH).await
-}
-
-async fn run(pools: Pools, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut previous = 0;
-    let mut turn: Option<Turn> = None;
-    while next_jobs(&mut rx, &mut jobs, &mut turn).await > 0 {
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         gather(&mut rx, &mut jobs, previous).await;
         previous = jobs.len();
         let (batch, replies): (Vec<NewOrder>, Vec<_>) =
             jobs.drain(..).map(|j| (j.order, j.reply)).unzip();
         metrics::histogram!("order_batch_size").record(batch.len() as f64);
         let started = std::time::Instant::now();
-        let answers: Vec<Result<Accepted, DbErr>> = match write(&pools, &mut turn, &app, &batch)
-            .await
-        {
+        let answers: Vec<Result<Accepted, DbErr>> = match write(&db, &app, &batch).await {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             // One order the database refuses must not fail its neighbours:
             // store them one by one, so only the culprit gets the error.
@@ -186,7 +114,7 @@ async fn run(pools: Pools, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
                 let mut answers = Vec::with_capacity(batch.len());
                 for order in &batch {
                     answers.push(
-                        write(&pools, &mut turn, &app, std::slice::from_ref(order))
+                        write(&db, &app, std::slice::from_ref(order))
                             .await
                             .and_then(|a| {
                                 a.into_iter().next().ok_or_else(|| {
@@ -216,62 +144,32 @@ async fn run(pools: Pools, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
             }
             let _ = reply.send(answer);
         }
-        if turn.as_ref().is_some_and(|t| t.left().is_zero()) {
-            end_turn(&mut turn).await;
-        }
     }
-    end_turn(&mut turn).await;
 }
 
-/// One transaction per batch; a unique violation means someone else stored
-/// one of these orders meanwhile, so the batch is planned again and sees it.
+/// One transaction per batch; a unique violation means another server stored
+/// one of these orders meanwhile, so the batch is retried and sees it.
 async fn write(
-    pools: &Pools,
-    turn: &mut Option<Turn>,
+    db: &DatabaseConnection,
     app: &AppSettings,
     batch: &[NewOrder],
 ) -> Result<Vec<Accepted>, DbErr> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (answers, script) = orders::plan_batch(&pools.reader, app, batch).await?;
-        match commit(&pools.db, turn, script).await {
-            Ok(()) => return Ok(answers),
-            Err(e) if is_unique_violation(&e) && attempt < 3 => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Commits `script`: on SQLite as one hand-off on the held connection
-/// (taken out of the pool for a new turn if need be; handed back after a
-/// failure), elsewhere in a transaction from the pool.
-async fn commit(
-    db: &DatabaseConnection,
-    turn: &mut Option<Turn>,
-    script: Script,
-) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Sqlite {
         let tx = Tx::begin(db).await?;
-        if let Err(e) = script.run(&tx).await {
-            let _ = tx.rollback().await;
-            return Err(e);
+        match orders::insert_batch(&tx, app, batch).await {
+            Ok(answers) => {
+                tx.commit().await?;
+                return Ok(answers);
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                let unique = is_unique_violation(&e);
+                if !unique || attempt >= 3 {
+                    return Err(e);
+                }
+            }
         }
-        return tx.commit().await;
     }
-    if turn.is_none() {
-        *turn = Some(Turn {
-            held: tx::hold(db).await?,
-            since: Instant::now(),
-        });
-    }
-    let held = turn.as_ref().map(|t| t.held.clone());
-    let Some(held) = held else {
-        return Err(DbErr::Custom("the write connection was not held".into()));
-    };
-    let done = script.commit_held(&held).await;
-    if done.is_err() {
-        end_turn(turn).await;
-    }
-    done
 }

@@ -3,4 +3,3 @@ mod landed_migrations;
 mod outbox;
 mod seed;
 mod settings;
-mod tx;
