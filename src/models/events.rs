@@ -106,10 +106,10 @@ pub async fn record(tx: &Tx, event: NewEvent) -> Result<usize, DbErr> {
     record_many(tx, vec![event]).await
 }
 
-/// Records several events (a batch of orders) with one statement for the
-/// events and one for their deliveries; returns how many events were new
-/// (a repeat of a dedupe key is skipped). The delivery worker is woken once
-/// `tx` commits.
+/// Records several events with one statement for the events and one per
+/// subscribed endpoint for their deliveries; returns how many events were
+/// new (a repeat of a dedupe key is skipped and fans out nothing). The
+/// delivery worker is woken once `tx` commits.
 ///
 /// # Errors
 /// On database failure.
@@ -120,36 +120,29 @@ pub async fn record_many(tx: &Tx, batch: Vec<NewEvent>) -> Result<usize, DbErr> 
     let t = now();
     let ids: Vec<String> = batch.iter().map(|_| new_event_id()).collect();
     let mut insert = insert_events(&batch, &ids, t);
-    // RETURNING names the rows actually inserted: a skipped repeat fans out nothing.
-    insert.returning(Query::returning().columns([events::Column::Id, events::Column::EventId]));
+    // RETURNING names the rows actually inserted.
+    insert.returning(Query::returning().column(events::Column::EventId));
     let backend = tx.get_database_backend();
-    let mut row_ids: HashMap<String, i64> = HashMap::with_capacity(batch.len());
+    let mut inserted: HashSet<String> = HashSet::with_capacity(batch.len());
     for row in tx.query_all_raw(backend.build(&insert)).await? {
-        row_ids.insert(
-            row.try_get::<String>("", "event_id")?,
-            row.try_get::<i64>("", "id")?,
-        );
+        inserted.insert(row.try_get::<String>("", "event_id")?);
     }
-
-    let subscriptions = subscriptions_of(tx, &batch).await?;
-    let mut owed = Vec::new();
-    for (event, id) in batch.iter().zip(&ids) {
-        let Some(&row_id) = row_ids.get(id) else {
-            continue;
-        };
-        metrics::counter!("events_created_total", "type" => event.event_type.as_str()).increment(1);
-        owed.extend(subscribed(&subscriptions, event).map(|endpoint| (row_id, endpoint)));
-    }
-    queue(tx, &owed, None).await?;
-    Ok(row_ids.len())
+    let new: Vec<(&NewEvent, &String)> = batch
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| inserted.contains(*id))
+        .collect();
+    let mut script = Script::new();
+    fan_out(tx, &mut script, &new, t).await?;
+    script.run(tx).await?;
+    Ok(new.len())
 }
 
 /// [`record_many`] when nothing needs its answer (the intake's batch): the
 /// events and their deliveries become statements of `script`, which the
-/// caller runs in `tx`. Each endpoint's deliveries find their events by
-/// id (`INSERT … SELECT`), so an event skipped as a repeat of its dedupe
-/// key fans out nothing, as in [`record_many`]. Meant for events without a
-/// dedupe key: `events_created_total` counts every event of `batch`.
+/// caller runs in `tx`. Meant for events without a dedupe key: every event
+/// of `batch` is counted as created and fanned out (a skipped repeat would
+/// still fan out nothing: its deliveries find no event by its new id).
 ///
 /// # Errors
 /// On database failure (reading the subscriptions).
@@ -157,18 +150,43 @@ pub async fn record_in(tx: &Tx, script: &mut Script, batch: &[NewEvent]) -> Resu
     if batch.is_empty() {
         return Ok(());
     }
-    let backend = tx.get_database_backend();
     let t = now();
     let ids: Vec<String> = batch.iter().map(|_| new_event_id()).collect();
-    script.push(backend.build(&insert_events(batch, &ids, t)));
-    let subscriptions = subscriptions_of(tx, batch).await?;
+    script.push(
+        tx.get_database_backend()
+            .build(&insert_events(batch, &ids, t)),
+    );
+    let events: Vec<(&NewEvent, &String)> = batch.iter().zip(&ids).collect();
+    fan_out(tx, script, &events, t).await
+}
+
+/// Counts `events` (each with its event id) as created and adds to
+/// `script` one pending delivery per event and enabled endpoint subscribed
+/// to it, due now: per endpoint one `INSERT … SELECT` that finds the event
+/// rows by id.
+async fn fan_out(
+    tx: &Tx,
+    script: &mut Script,
+    events: &[(&NewEvent, &String)],
+    t: DateTimeWithTimeZone,
+) -> Result<(), DbErr> {
+    let users: Vec<i64> = events
+        .iter()
+        .map(|(e, _)| e.user_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let subscriptions = endpoints::subscriptions(tx, &users).await?;
     let mut owed: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (event, id) in batch.iter().zip(&ids) {
+    for (event, id) in events {
         metrics::counter!("events_created_total", "type" => event.event_type.as_str()).increment(1);
-        for endpoint in subscribed(&subscriptions, event) {
-            owed.entry(endpoint).or_default().push(id.clone());
+        for sub in subscriptions.get(&event.user_id).into_iter().flatten() {
+            if sub.filter.matches(event.event_type) {
+                owed.entry(sub.endpoint_id).or_default().push((*id).clone());
+            }
         }
     }
+    let backend = tx.get_database_backend();
     for (endpoint, event_ids) in &owed {
         let select = Query::select()
             .column(events::Column::Id)
@@ -224,33 +242,6 @@ fn insert_events(batch: &[NewEvent], ids: &[String], t: DateTimeWithTimeZone) ->
                 .to_owned(),
         )
         .into_query()
-}
-
-/// The enabled endpoints of the companies `batch` belongs to.
-async fn subscriptions_of(
-    tx: &Tx,
-    batch: &[NewEvent],
-) -> Result<HashMap<i64, Vec<endpoints::Subscription>>, DbErr> {
-    let users: Vec<i64> = batch
-        .iter()
-        .map(|e| e.user_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    endpoints::subscriptions(tx, &users).await
-}
-
-/// The endpoints among `subscriptions` that want `event`.
-fn subscribed<'a>(
-    subscriptions: &'a HashMap<i64, Vec<endpoints::Subscription>>,
-    event: &'a NewEvent,
-) -> impl Iterator<Item = i64> + 'a {
-    subscriptions
-        .get(&event.user_id)
-        .into_iter()
-        .flatten()
-        .filter(|sub| sub.filter.matches(event.event_type))
-        .map(|sub| sub.endpoint_id)
 }
 
 /// Inserts one pending delivery per `(event row, endpoint)`, due now, in one
