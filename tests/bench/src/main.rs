@@ -59,6 +59,10 @@ struct Args {
     /// server up until interrupted (for `../shared/perf/compare.sh`).
     #[arg(long)]
     hold: bool,
+    /// With `--hold`: also subscribe one `standard` endpoint on a local
+    /// receiver to `order.created` (to profile the events path).
+    #[arg(long, requires = "hold")]
+    hold_endpoint: bool,
     /// After the runs, store this many made-up orders (the `seed_orders`
     /// task), then measure intake again and the order search at that size.
     #[arg(long, default_value_t = 0)]
@@ -147,6 +151,11 @@ async fn bench(args: Args) -> Result<bool, String> {
         onboarding.elapsed().as_secs_f64()
     );
     if args.hold {
+        let _receiver = if args.hold_endpoint {
+            Some(subscribe_receiver(&http, &server, &company).await?.0)
+        } else {
+            None
+        };
         println!(
             "URL={}/api/v1/webhooks/orders/\nKEY={}\nPID={}\nholding until interrupted…",
             server.base_url(),
@@ -320,15 +329,13 @@ struct EventsRun {
     received: u64,
 }
 
-/// Subscribes one `standard` endpoint on a local receiver to
-/// `order.created`, then repeats the keep-alive run.
-async fn events_run(
+/// Starts a local receiver and subscribes one `standard` endpoint on it to
+/// `order.created`; returns the receiver and the endpoint as created.
+async fn subscribe_receiver(
     http: &reqwest::Client,
     server: &ServerProcess,
-    db: &'static str,
     company: &company::Company,
-    duration: Duration,
-) -> Result<EventsRun, String> {
+) -> Result<(receiver::Receiver, serde_json::Value), String> {
     let receiver = receiver::Receiver::start().await?;
     let (status, body) = company::call(
         http,
@@ -341,6 +348,19 @@ async fn events_run(
     if status != 201 {
         return Err(format!("endpoint: {status} {body}"));
     }
+    Ok((receiver, body))
+}
+
+/// Subscribes one `standard` endpoint on a local receiver to
+/// `order.created`, then repeats the keep-alive run.
+async fn events_run(
+    http: &reqwest::Client,
+    server: &ServerProcess,
+    db: &'static str,
+    company: &company::Company,
+    duration: Duration,
+) -> Result<EventsRun, String> {
+    let (receiver, body) = subscribe_receiver(http, server, company).await?;
     println!("running keep-alive at concurrency {EVENTS_CONCURRENCY} with one standard endpoint…");
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn(receiver::sample(
