@@ -199,9 +199,10 @@ async fn fan_out(
             .from(events::Entity)
             .and_where(events::Column::EventId.is_in(event_ids.iter().cloned()))
             .to_owned();
-        let insert = Query::insert()
-            .into_table(deliveries::Entity)
-            .columns([
+        script.push_insert_select(
+            backend,
+            deliveries::Entity,
+            [
                 deliveries::Column::EventRowId,
                 deliveries::Column::EndpointId,
                 deliveries::Column::Status,
@@ -209,11 +210,9 @@ async fn fan_out(
                 deliveries::Column::NextAttemptAt,
                 deliveries::Column::CreatedAt,
                 deliveries::Column::UpdatedAt,
-            ])
-            .select_from(select)
-            .map_err(|e| DbErr::Custom(e.to_string()))?
-            .to_owned();
-        script.push(backend.build(&insert));
+            ],
+            select,
+        )?;
     }
     if !owed.is_empty() {
         tx.after_commit(wake);

@@ -448,19 +448,18 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         .and_where(Column::Pid.is_in(fresh.iter().map(|o| o.pid)))
         .order_by(Column::Id, sea_orm::Order::Asc)
         .to_owned();
-    let history = Query::insert()
-        .into_table(changes::Entity)
-        .columns([
+    script.push_insert_select(
+        backend,
+        changes::Entity,
+        [
             changes::Column::OrderId,
             changes::Column::ToStatus,
             changes::Column::Source,
             changes::Column::CreatedAt,
             changes::Column::UpdatedAt,
-        ])
-        .select_from(first_changes)
-        .map_err(|e| DbErr::Custom(e.to_string()))?
-        .to_owned();
-    script.push(backend.build(&history));
+        ],
+        first_changes,
+    )?;
 
     let created: Vec<NewEvent> = fresh
         .iter()

@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 
 use sea_orm::{
+    sea_query::{IntoIden, Query, SelectStatement},
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, Statement, TransactionTrait, Values,
 };
@@ -89,6 +90,29 @@ impl Script {
     /// Adds `statement` after the ones already there.
     pub fn push(&mut self, statement: Statement) {
         self.0.push(statement);
+    }
+
+    /// Adds `INSERT INTO table (columns) <select>`: rows that find what they
+    /// refer to (an id) by a key the caller already has, instead of reading
+    /// it back first.
+    ///
+    /// # Errors
+    /// When `select` yields a different number of columns.
+    pub fn push_insert_select<C: IntoIden>(
+        &mut self,
+        backend: DbBackend,
+        table: impl IntoIden,
+        columns: impl IntoIterator<Item = C>,
+        select: SelectStatement,
+    ) -> Result<(), DbErr> {
+        let insert = Query::insert()
+            .into_table(table)
+            .columns(columns)
+            .select_from(select)
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .to_owned();
+        self.push(backend.build(&insert));
+        Ok(())
     }
 
     /// Runs the statements in order; the first failure stops the script

@@ -165,14 +165,17 @@ fn write_eml(dir: &Path, raw: &[u8]) -> Result<String, String> {
 async fn write_batch(
     app: &Arc<AppSettings>,
     dir: &Path,
-    mut batch: Vec<Model>,
+    batch: Vec<Model>,
 ) -> Vec<(Model, Result<String, String>)> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = batch.len().div_ceil(threads).max(MIN_CHUNK);
+    let mut messages = batch.into_iter();
     let mut parts = Vec::new();
-    while !batch.is_empty() {
-        let rest = batch.split_off(chunk.min(batch.len()));
-        let part = std::mem::replace(&mut batch, rest);
+    loop {
+        let part: Vec<Model> = messages.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
         let app = app.clone();
         parts.push(tokio::task::spawn_blocking(move || {
             let from = &app.settings.mail_from;
