@@ -176,6 +176,19 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether PostgreSQL broke a deadlock by failing this transaction (it is
+/// safe to run again).
+#[must_use]
+pub fn is_deadlock(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "40P01"),
+        _ => false,
+    }
+}
+
 /// Whether `err` says the database cannot be reached (refused, cut, no
 /// connection free in time), as opposed to a query it refused.
 #[must_use]

@@ -7,11 +7,11 @@
 use std::sync::{Arc, OnceLock};
 
 use loco_rs::app::AppContext;
-use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::{mpsc, oneshot};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{
-    errors::{is_unique_violation, ApiError, ApiResult},
+    errors::{is_deadlock, is_unique_violation, ApiError, ApiResult},
     models::{
         orders::{self, Accepted, NewOrder},
         tx::Tx,
@@ -95,60 +95,100 @@ async fn gather(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, previous: usi
     }
 }
 
-async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
-    let mut previous = 0;
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        gather(&mut rx, &mut jobs, previous).await;
-        previous = jobs.len();
-        let (batch, replies): (Vec<NewOrder>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.order, j.reply)).unzip();
-        metrics::histogram!("order_batch_size").record(batch.len() as f64);
-        let started = std::time::Instant::now();
-        let answers: Vec<Result<Accepted, DbErr>> = match write(&db, &app, &batch).await {
-            Ok(answers) => answers.into_iter().map(Ok).collect(),
-            // One order the database refuses must not fail its neighbours:
-            // store them one by one, so only the culprit gets the error.
-            Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %e, batch = batch.len(), "order batch failed; retrying one by one");
-                let mut answers = Vec::with_capacity(batch.len());
-                for order in &batch {
-                    answers.push(
-                        write(&db, &app, std::slice::from_ref(order))
-                            .await
-                            .and_then(|a| {
-                                a.into_iter().next().ok_or_else(|| {
-                                    DbErr::Custom("a batch of one got no answer".into())
-                                })
-                            }),
-                    );
-                }
-                answers
-            }
-            Err(e) => vec![Err(e)],
-        };
-        metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
-        let created = answers
-            .iter()
-            .filter(|a| matches!(a, Ok(Accepted::Created(_))))
-            .count();
-        let duplicates = answers
-            .iter()
-            .filter(|a| matches!(a, Ok(Accepted::Duplicate(_))))
-            .count();
-        metrics::counter!("orders_accepted_total").increment(created as u64);
-        metrics::counter!("orders_duplicate_total").increment(duplicates as u64);
-        for (reply, answer) in replies.into_iter().zip(answers) {
-            if let Err(e) = &answer {
-                tracing::error!(error = %e, "order not stored");
-            }
-            let _ = reply.send(answer);
-        }
+/// How many batches are written at once. SQLite takes one writer at a
+/// time (and the app has one write connection), so one. PostgreSQL commits
+/// concurrent transactions side by side, and a batch spends most of its time
+/// in round trips and its commit's WAL flush, so while one batch waits on
+/// those the next is already being written: up to half the pool, at most 4,
+/// leaving connections for the API and the workers.
+fn concurrency(db: &DatabaseConnection) -> usize {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let pool = db
+            .get_postgres_connection_pool()
+            .options()
+            .get_max_connections();
+        usize::try_from(pool / 2).unwrap_or(1).clamp(1, 4)
+    } else {
+        1
     }
 }
 
-/// One transaction per batch; a unique violation means another server stored
-/// one of these orders meanwhile, so the batch is retried and sees it.
+async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
+    let slots = Arc::new(Semaphore::new(concurrency(&db)));
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut previous = 0;
+    loop {
+        // A free slot first, then whatever is queued: orders that arrive
+        // while every slot is busy join the next batch, not a closed one.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            return;
+        }
+        gather(&mut rx, &mut jobs, previous).await;
+        previous = jobs.len();
+        let batch = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_BATCH));
+        let (db, app) = (db.clone(), app.clone());
+        tokio::spawn(async move {
+            store_and_answer(&db, &app, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one batch and answers each of its requests.
+async fn store_and_answer(db: &DatabaseConnection, app: &AppSettings, jobs: Vec<Job>) {
+    let (batch, replies): (Vec<NewOrder>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.order, j.reply)).unzip();
+    metrics::histogram!("order_batch_size").record(batch.len() as f64);
+    let started = std::time::Instant::now();
+    let answers: Vec<Result<Accepted, DbErr>> = match write(db, app, &batch).await {
+        Ok(answers) => answers.into_iter().map(Ok).collect(),
+        // One order the database refuses must not fail its neighbours:
+        // store them one by one, so only the culprit gets the error.
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(error = %e, batch = batch.len(), "order batch failed; retrying one by one");
+            let mut answers = Vec::with_capacity(batch.len());
+            for order in &batch {
+                answers.push(
+                    write(db, app, std::slice::from_ref(order))
+                        .await
+                        .and_then(|a| {
+                            a.into_iter()
+                                .next()
+                                .ok_or_else(|| DbErr::Custom("a batch of one got no answer".into()))
+                        }),
+                );
+            }
+            answers
+        }
+        Err(e) => vec![Err(e)],
+    };
+    metrics::histogram!("order_batch_seconds").record(started.elapsed().as_secs_f64());
+    let created = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Accepted::Created(_))))
+        .count();
+    let duplicates = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Accepted::Duplicate(_))))
+        .count();
+    metrics::counter!("orders_accepted_total").increment(created as u64);
+    metrics::counter!("orders_duplicate_total").increment(duplicates as u64);
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        if let Err(e) = &answer {
+            tracing::error!(error = %e, "order not stored");
+        }
+        let _ = reply.send(answer);
+    }
+}
+
+/// One transaction per batch. A unique violation means another server, or
+/// a concurrent batch on PostgreSQL, stored one of these orders meanwhile, so
+/// the batch is retried and sees it; two concurrent batches holding the
+/// same two keys in opposite orders can deadlock, and the one PostgreSQL
+/// fails is retried too.
 async fn write(
     db: &DatabaseConnection,
     app: &AppSettings,
@@ -165,8 +205,8 @@ async fn write(
             }
             Err(e) => {
                 let _ = tx.rollback().await;
-                let unique = is_unique_violation(&e);
-                if !unique || attempt >= 3 {
+                let conflict = is_unique_violation(&e) || is_deadlock(&e);
+                if !conflict || attempt >= 3 {
                     return Err(e);
                 }
             }

@@ -327,33 +327,52 @@ async fn deliver_one(
         .await
 }
 
+/// How many delivery loops run side by side. On SQLite one: its claims and
+/// marks go through the app's one write connection anyway. On PostgreSQL
+/// two: a loop spends much of its turn waiting for its claim's and its
+/// mark's commits, which queue behind the intake's WAL flushes, and with one
+/// loop mail fell behind the intake (1 684 mails/s against 2 230 orders/s
+/// over 60 s). Claims skip rows another loop holds (`FOR UPDATE SKIP
+/// LOCKED`, as between instances), so no message goes out twice.
+fn loops(ctx: &AppContext) -> usize {
+    if ctx.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        2
+    } else {
+        1
+    }
+}
+
 /// Runs delivery until the process shuts down: on every wake-up and at least
 /// every `outbox_poll_ms`, so rows left by a crash or a CLI task are picked
 /// up too. At shutdown the batch being sent is finished and marked.
 pub fn spawn(ctx: AppContext) {
-    tokio::spawn(async move {
-        let poll = AppSettings::get(&ctx).settings.outbox_poll;
-        let shutdown = Shutdown::of(&ctx).unwrap_or_default();
-        loop {
-            let Some(_batch) = shutdown.batch().await else {
-                return;
-            };
-            if let Err(e) = deliver_due(&ctx).await {
-                tracing::error!(error = %e, "outbox delivery loop");
-            }
-            drop(_batch);
-            tokio::select! {
-                () = outbox::wait(poll) => {}
-                () = shutdown.begun() => {}
-            }
-            // Under load every intake commit rings the doorbell: waiting a
-            // moment lets a burst gather, so one claim and one mark cover
-            // hundreds of mails instead of a few. Each is a commit, and on
-            // PostgreSQL each commit waits for a WAL flush that the order
-            // writer's commits queue behind (1.6k → see README, design notes).
-            tokio::time::sleep(GATHER).await;
+    for _ in 0..loops(&ctx) {
+        tokio::spawn(deliver_until_shutdown(ctx.clone()));
+    }
+}
+
+async fn deliver_until_shutdown(ctx: AppContext) {
+    let poll = AppSettings::get(&ctx).settings.outbox_poll;
+    let shutdown = Shutdown::of(&ctx).unwrap_or_default();
+    loop {
+        let Some(_batch) = shutdown.batch().await else {
+            return;
+        };
+        if let Err(e) = deliver_due(&ctx).await {
+            tracing::error!(error = %e, "outbox delivery loop");
         }
-    });
+        drop(_batch);
+        tokio::select! {
+            () = outbox::wait(poll) => {}
+            () = shutdown.begun() => {}
+        }
+        // Under load every intake commit rings the doorbell: waiting a
+        // moment lets a burst gather, so one claim and one mark cover
+        // hundreds of mails instead of a few. Each is a commit, and on
+        // PostgreSQL each commit waits for a WAL flush that the order
+        // writer's commits queue behind (1.6k → see README, design notes).
+        tokio::time::sleep(GATHER).await;
+    }
 }
 
 #[cfg(test)]

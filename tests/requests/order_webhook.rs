@@ -384,6 +384,33 @@ async fn twenty_identical_requests_at_once_create_one_order() {
     .await;
 }
 
+/// On PostgreSQL batches are written side by side: repeats of the same few
+/// orders, sent at once in mixed order, land in concurrent batches that
+/// collide on the unique keys (or deadlock on them) and are retried.
+#[tokio::test]
+async fn repeats_of_a_few_orders_sent_at_once_in_mixed_order_create_each_once() {
+    with_app(|server, ctx| async move {
+        let (_, key) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let ids = ["ORD-A", "ORD-B", "ORD-C", "ORD-D"];
+        let bodies: Vec<Value> = (0..48)
+            .map(|i| order_body(Some(ids[(i * 7 + i / 4) % ids.len()])))
+            .collect();
+        let results =
+            futures::future::join_all(bodies.iter().map(|b| post_order(&server, &key, b))).await;
+        let created = results
+            .iter()
+            .filter(|r| r.status_code() == StatusCode::CREATED)
+            .count();
+        let dupes = results
+            .iter()
+            .filter(|r| r.status_code() == StatusCode::OK)
+            .count();
+        assert_eq!((created, dupes), (ids.len(), 48 - ids.len()));
+        assert_eq!(order_count(&ctx).await, ids.len() as u64);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_timestamped_signature_covers_the_timestamp_and_must_be_fresh() {
     with_app(|server, ctx| async move {
