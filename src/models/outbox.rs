@@ -180,19 +180,22 @@ pub async fn claim_batch<C: ConnectionTrait>(
     }
     let t = now();
     let token = lease::token(lease);
-    Entity::update_many()
+    // One statement (`RETURNING`), so the claim holds SQLite's one write
+    // connection for a single hand-off instead of an update and a read.
+    let claim = Entity::update_many()
         .col_expr(Column::LockedUntil, Expr::value(token))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::Status.eq(PENDING))
         .filter(lease::free(Column::LockedUntil, t))
-        .exec(db)
-        .await?;
-    Entity::find()
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .filter(Column::LockedUntil.eq(token))
-        .order_by_asc(Column::Id)
+        .into_query()
+        .returning_all()
+        .to_owned();
+    let mut batch = Entity::find()
+        .from_raw_sql(db.get_database_backend().build(&claim))
         .all(db)
-        .await
+        .await?;
+    batch.sort_by_key(|m| m.id);
+    Ok(batch)
 }
 
 /// Picks and leases up to `limit` due messages in one go, and returns them
