@@ -350,6 +350,13 @@ async fn an_idempotency_key_header_deduplicates_too() {
     .await;
 }
 
+/// How many of `results` created an order (201) and how many were
+/// recognised as repeats (200).
+fn created_and_duplicates(results: &[axum_test::TestResponse]) -> (usize, usize) {
+    let count = |status| results.iter().filter(|r| r.status_code() == status).count();
+    (count(StatusCode::CREATED), count(StatusCode::OK))
+}
+
 #[tokio::test]
 async fn twenty_identical_requests_at_once_create_one_order() {
     with_app(|server, ctx| async move {
@@ -357,15 +364,7 @@ async fn twenty_identical_requests_at_once_create_one_order() {
         let body = order_body(Some("ORD-RACE"));
         let results =
             futures::future::join_all((0..20).map(|_| post_order(&server, &key, &body))).await;
-        let created = results
-            .iter()
-            .filter(|r| r.status_code() == StatusCode::CREATED)
-            .count();
-        let dupes = results
-            .iter()
-            .filter(|r| r.status_code() == StatusCode::OK)
-            .count();
-        assert_eq!((created, dupes), (1, 19));
+        assert_eq!(created_and_duplicates(&results), (1, 19));
         let ids: std::collections::HashSet<String> = results
             .iter()
             .map(|r| r.json::<Value>()["order_id"].as_str().unwrap().to_string())
@@ -397,15 +396,10 @@ async fn repeats_of_a_few_orders_sent_at_once_in_mixed_order_create_each_once() 
             .collect();
         let results =
             futures::future::join_all(bodies.iter().map(|b| post_order(&server, &key, b))).await;
-        let created = results
-            .iter()
-            .filter(|r| r.status_code() == StatusCode::CREATED)
-            .count();
-        let dupes = results
-            .iter()
-            .filter(|r| r.status_code() == StatusCode::OK)
-            .count();
-        assert_eq!((created, dupes), (ids.len(), 48 - ids.len()));
+        assert_eq!(
+            created_and_duplicates(&results),
+            (ids.len(), 48 - ids.len())
+        );
         assert_eq!(order_count(&ctx).await, ids.len() as u64);
     })
     .await;
