@@ -176,36 +176,43 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// The driver's own error inside `err`, for the questions sea-orm's
+/// `SqlErr` does not answer.
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            Some(e.as_ref())
+        }
+        _ => None,
+    }
+}
+
 /// Whether PostgreSQL broke a deadlock by failing this transaction (it is
 /// safe to run again).
 #[must_use]
 pub fn is_deadlock(err: &DbErr) -> bool {
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|code| code == "40P01"),
-        _ => false,
-    }
+    sqlx_error(err)
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01")
 }
 
 /// Whether `err` says the database cannot be reached (refused, cut, no
 /// connection free in time), as opposed to a query it refused.
 #[must_use]
 pub fn is_unavailable(err: &DbErr) -> bool {
-    match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            e.as_ref(),
-            sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::Tls(_)
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-                | sea_orm::sqlx::Error::Protocol(_)
-        ),
-        _ => false,
-    }
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+        || matches!(
+            sqlx_error(err),
+            Some(
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::Tls(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+                    | sea_orm::sqlx::Error::Protocol(_)
+            )
+        )
 }
 
 /// Seconds a client is asked to wait while the database is unreachable.
