@@ -9,8 +9,7 @@ mod m20261126_000004_secret_fingerprint;
 mod m20261127_000010_password_reset_caps;
 mod m20261127_000020_events;
 mod m20261127_000030_order_search;
-
-pub use m20261127_000030_order_search::POSTGRES_DOCUMENT as ORDER_SEARCH_POSTGRES_DOCUMENT;
+mod m20261127_000040_order_search_words;
 
 pub struct Migrator;
 
@@ -25,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_password_reset_caps::Migration),
             Box::new(m20261127_000020_events::Migration),
             Box::new(m20261127_000030_order_search::Migration),
+            Box::new(m20261127_000040_order_search_words::Migration),
             // inject-above (do not remove this comment)
         ]
     }

@@ -14,7 +14,7 @@ use crate::{
     db::Readers,
     domain::{text, tracking::TrackingStatus},
     errors::{ApiError, ApiResult},
-    models::orders::{self, ListQuery, Source},
+    models::orders::{self, Counted, ListQuery, Source},
     openapi::ErrorBody,
     settings::AppSettings,
     views::{
@@ -51,12 +51,12 @@ impl ListParams {
     pub(crate) fn page_context(
         self,
         query: &ListQuery,
-        count: u64,
+        count: Counted,
         rows: &[orders::Model],
     ) -> serde_json::Value {
         let results: Vec<_> = rows.iter().map(OrderView::from).collect();
         json!({
-            "page": Page::new(count, query.page, query.page_size, results),
+            "page": Page::counted(count, query.page, query.page_size, results),
             "q": self.q.unwrap_or_default(),
             "status": self.status.unwrap_or_default(),
             "statuses": TrackingStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
@@ -103,7 +103,7 @@ async fn list(
     let query = p.query()?;
     let (count, rows) = orders::list_for_company(&Readers::get(&ctx), user.id, &query).await?;
     let results = rows.iter().map(OrderView::from).collect();
-    Ok(Json(Page::new(count, query.page, query.page_size, results)).into_response())
+    Ok(Json(Page::counted(count, query.page, query.page_size, results)).into_response())
 }
 
 async fn detail_view(ctx: &AppContext, order: &orders::Model) -> ApiResult {

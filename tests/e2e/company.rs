@@ -289,8 +289,10 @@ pub async fn given_an_approved_company(
     })
 }
 
-/// How many orders the company has stored: `GET /api/v1/orders/?page_size=1`
-/// → `count`.
+/// How many orders the company has stored, exactly. An order list counts up
+/// to 1 000, or to the end of the page asked for if further
+/// (`count_exact: false` past it), so this asks for pages further on until
+/// the count is exact: a dozen requests at a million orders.
 ///
 /// # Errors
 /// When the list does not answer 200 with a numeric `count`.
@@ -299,22 +301,33 @@ pub async fn stored_orders(
     server: &ServerProcess,
     company: &Company,
 ) -> Result<u64, String> {
-    let body = expect(
-        "orders list",
-        200,
-        call(
-            http,
-            reqwest::Method::GET,
-            &format!("{}/api/v1/orders/?page_size=1", server.base_url()),
-            Some(&company.token),
-            None,
+    let mut page = 1u64;
+    loop {
+        let body = expect(
+            "orders list",
+            200,
+            call(
+                http,
+                reqwest::Method::GET,
+                &format!(
+                    "{}/api/v1/orders/?page_size=100&page={page}",
+                    server.base_url()
+                ),
+                Some(&company.token),
+                None,
+            )
+            .await,
         )
-        .await,
-    )
-    .await?;
-    body["count"]
-        .as_u64()
-        .ok_or_else(|| format!("orders list: no numeric count in {body}"))
+        .await?;
+        let count = body["count"]
+            .as_u64()
+            .ok_or_else(|| format!("orders list: no numeric count in {body}"))?;
+        match body["count_exact"].as_bool() {
+            Some(true) => return Ok(count),
+            Some(false) => page = 2 * (count / 100 + 1),
+            None => return Err(format!("orders list: no count_exact in {body}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -193,6 +193,68 @@ async fn a_search_finds_whole_words_of_name_email_and_id_and_follows_status_chan
     .await;
 }
 
+#[tokio::test]
+async fn long_lists_count_up_to_a_thousand_then_say_more_and_still_page_on() {
+    with_app(|server, ctx| async move {
+        let (token, _) = given_an_approved_company_key(&server, &ctx, "shop@example.com").await;
+        let email = order_fellow::domain::email::Email::parse("shop@example.com").unwrap();
+        let company = order_fellow::models::users::Model::find_by_email(&ctx.db, &email)
+            .await
+            .unwrap()
+            .unwrap();
+        // 1 050 orders, every customer's e-mail at example.com.
+        order_fellow::models::seed::orders(&ctx.db, company.id, 1050)
+            .await
+            .unwrap();
+        let (k, v) = bearer(&token);
+        let get = |path: &str| server.get(path).add_header(k.clone(), v.clone());
+        let summary = |page: &Value| {
+            (
+                page["count"].as_u64().unwrap(),
+                page["count_exact"].as_bool().unwrap(),
+                page["next"].as_u64(),
+                page["results"].as_array().unwrap().len(),
+            )
+        };
+
+        for list in ["/api/v1/orders/", "/api/v1/orders/?q=example"] {
+            let first = get(list).await.json::<Value>();
+            assert_eq!(
+                summary(&first),
+                (1000, false, Some(2), 20),
+                "{list}: more than 1 000"
+            );
+        }
+        // Past the thousand the count reaches the end of the page asked for.
+        let deep = get("/api/v1/orders/?q=example&page=51&page_size=20")
+            .await
+            .json::<Value>();
+        assert_eq!(summary(&deep), (1020, false, Some(52), 20));
+        let last = get("/api/v1/orders/?q=example&page=11&page_size=100")
+            .await
+            .json::<Value>();
+        assert_eq!(summary(&last), (1050, true, None, 50), "the end is exact");
+        let few = get("/api/v1/orders/?q=example&status=PENDING")
+            .await
+            .json::<Value>();
+        assert!(few["count_exact"].as_bool().unwrap(), "{few}");
+
+        let (other, _) = given_an_approved_company_key(&server, &ctx, "other@example.com").await;
+        let (k, v) = bearer(&other);
+        let theirs = server
+            .get("/api/v1/orders/?q=example")
+            .add_header(k, v)
+            .await
+            .json::<Value>();
+        assert_eq!(
+            summary(&theirs),
+            (0, true, None, 0),
+            "another company's count"
+        );
+    })
+    .await;
+}
+
 /// `q` percent-encoded for a query string.
 fn urlencoding(q: &str) -> String {
     q.bytes()

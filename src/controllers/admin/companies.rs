@@ -71,7 +71,8 @@ pub async fn detail(
         page_size: 10,
         ..ListQuery::default()
     };
-    let (total, recent) = orders::list_for_company(&readers, user.id, &recent_query).await?;
+    let (_, recent) = orders::list_for_company(&readers, user.id, &recent_query).await?;
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
     session.page(
         "admin/company.html",
         json!({

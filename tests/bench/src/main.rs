@@ -482,6 +482,7 @@ async fn at_scale(
         http,
         &server.base_url(),
         &company.token,
+        total,
         SEARCH_CONCURRENCY,
         duration,
     )
