@@ -352,8 +352,18 @@ async fn an_idempotency_key_header_deduplicates_too() {
 
 /// How many of `results` created an order (201) and how many were
 /// recognised as repeats (200).
+/// Any other answer fails the test, naming itself.
 fn created_and_duplicates(results: &[axum_test::TestResponse]) -> (usize, usize) {
     let count = |status| results.iter().filter(|r| r.status_code() == status).count();
+    let others: Vec<String> = results
+        .iter()
+        .filter(|r| ![StatusCode::CREATED, StatusCode::OK].contains(&r.status_code()))
+        .map(|r| format!("{} {}", r.status_code(), r.text()))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "answers other than 201 and 200: {others:?}"
+    );
     (count(StatusCode::CREATED), count(StatusCode::OK))
 }
 
