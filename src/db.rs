@@ -182,7 +182,7 @@ async fn connect_sqlite(
             // inserts into warm; each reader's is smaller, since its misses
             // are served from the kernel's page cache. Measured: halving
             // both (16/4 → 8/2 MB) cost no intake or search speed at 1.2 M
-            // orders, and 44 MB of RSS there (README, design notes).
+            // orders (README, design notes).
             let cache_kib = if read_only { "-2000" } else { "-8000" };
             let o = o
                 .journal_mode(SqliteJournalMode::Wal)
