@@ -24,6 +24,7 @@ use crate::{
     controllers,
     controllers::middleware::{close_gracefully, read_deadline, JsonCatchPanic},
     limits::Limiters,
+    models::known_keys::KnownKeys,
     server::Shutdown,
     settings::AppSettings,
     tasks, workers,
@@ -73,6 +74,7 @@ impl Hooks for App {
             .insert(Arc::new(Limiters::new(&settings.settings, cluster)));
         ctx.shared_store.insert(Arc::new(Shutdown::default()));
         ctx.shared_store.insert(Arc::new(OrderWriter::default()));
+        ctx.shared_store.insert(Arc::new(KnownKeys::default()));
         let deliverer = Deliverer::new(settings.settings.events.targets)
             .map_err(|e| loco_rs::Error::string(&format!("event delivery client: {e}")))?;
         ctx.shared_store.insert(Arc::new(deliverer));

@@ -33,6 +33,7 @@ use crate::{
     limits::Limiters,
     models::{
         companies::{self, ExpiredKey},
+        known_keys::KnownKeys,
         orders::{self, Accepted, NewOrder, Source},
         webhook_secrets::{self, KeyCheck},
     },
@@ -113,7 +114,7 @@ async fn authenticate(
     let key = header(headers, "x-api-key")
         .and_then(|raw| ApiKey::parse(raw).ok())
         .ok_or_else(invalid_key)?;
-    let secret = match webhook_secrets::lookup(&ctx.reader, &key)
+    let secret = match webhook_secrets::lookup(&ctx.reader, &ctx.known, &key)
         .await
         .map_err(|e| Refusal::from(ApiError::from(e)))?
     {
@@ -380,6 +381,7 @@ pub struct Intake {
     reader: DatabaseConnection,
     app: Arc<AppSettings>,
     limits: Arc<Limiters>,
+    known: Arc<KnownKeys>,
     writer: Arc<OrderWriter>,
 }
 
@@ -395,6 +397,7 @@ pub fn routes(ctx: &AppContext) -> Routes {
         reader: Readers::get(ctx),
         app: AppSettings::get(ctx),
         limits: Limiters::get(ctx),
+        known: KnownKeys::get(ctx),
         writer: OrderWriter::get(ctx),
     });
     Routes::new()

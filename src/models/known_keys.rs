@@ -9,7 +9,7 @@
 //! Redis (the same generation), and otherwise every [`MAX_AGE`]. A key issued
 //! on another instance without Redis (or by a CLI task) can be missing from
 //! a set for up to that long; so a key outside the set still goes to the
-//! database while a small budget allows ([`MISS_BUDGET_PER_SEC`] per process,
+//! database while a small budget allows ([`MISS_BUDGET_PER_SEC`] per app,
 //! once per key: a key found unknown is remembered until the next reload).
 //! A flood of unknown keys uses the budget up in its first milliseconds and
 //! is answered from memory from then on.
@@ -17,11 +17,12 @@
 use std::{
     collections::HashSet,
     num::NonZeroU32,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use loco_rs::app::AppContext;
 use sea_orm::{entity::prelude::*, ConnectionTrait, QuerySelect};
 
 use super::_entities::webhook_secrets::{Column, Entity};
@@ -40,7 +41,10 @@ struct Loaded {
     at: Instant,
 }
 
-struct KnownKeys {
+/// The set and its bookkeeping, one per app (stored at boot, see
+/// `App::after_context`): the set is one database's keys, so two apps in
+/// one process (the test suite's) must not share it.
+pub struct KnownKeys {
     loaded: tokio::sync::RwLock<Option<Arc<Loaded>>>,
     /// Serialises reloads, so a burst reloads once.
     reloading: tokio::sync::Mutex<()>,
@@ -48,19 +52,31 @@ struct KnownKeys {
     misses: DefaultDirectRateLimiter,
 }
 
-fn known() -> &'static KnownKeys {
-    static KNOWN: OnceLock<KnownKeys> = OnceLock::new();
-    KNOWN.get_or_init(|| KnownKeys {
-        loaded: tokio::sync::RwLock::new(None),
-        reloading: tokio::sync::Mutex::new(()),
-        unknown: moka::sync::Cache::builder()
-            .max_capacity(NEGATIVE_CAPACITY)
-            .time_to_live(MAX_AGE)
-            .build(),
-        misses: RateLimiter::direct(Quota::per_second(
-            NonZeroU32::new(MISS_BUDGET_PER_SEC).unwrap_or(NonZeroU32::MIN),
-        )),
-    })
+impl Default for KnownKeys {
+    fn default() -> Self {
+        Self {
+            loaded: tokio::sync::RwLock::new(None),
+            reloading: tokio::sync::Mutex::new(()),
+            unknown: moka::sync::Cache::builder()
+                .max_capacity(NEGATIVE_CAPACITY)
+                .time_to_live(MAX_AGE)
+                .build(),
+            misses: RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(MISS_BUDGET_PER_SEC).unwrap_or(NonZeroU32::MIN),
+            )),
+        }
+    }
+}
+
+impl KnownKeys {
+    /// # Panics
+    /// Never in a booted app: `App::after_context` stores it.
+    #[must_use]
+    pub fn get(ctx: &AppContext) -> Arc<Self> {
+        ctx.shared_store
+            .get::<Arc<Self>>()
+            .expect("the known keys are stored at boot")
+    }
 }
 
 fn fresh(set: Option<&Arc<Loaded>>, generation: u64) -> Option<Arc<Loaded>> {
@@ -69,8 +85,11 @@ fn fresh(set: Option<&Arc<Loaded>>, generation: u64) -> Option<Arc<Loaded>> {
 }
 
 /// The set for `generation`, reloaded when stale.
-async fn current<C: ConnectionTrait>(db: &C, generation: u64) -> Result<Arc<Loaded>, DbErr> {
-    let k = known();
+async fn current<C: ConnectionTrait>(
+    k: &KnownKeys,
+    db: &C,
+    generation: u64,
+) -> Result<Arc<Loaded>, DbErr> {
     if let Some(set) = fresh(k.loaded.read().await.as_ref(), generation) {
         return Ok(set);
     }
@@ -106,15 +125,15 @@ async fn current<C: ConnectionTrait>(db: &C, generation: u64) -> Result<Arc<Load
 /// # Errors
 /// When the set must be reloaded and the database fails.
 pub async fn refuses<C: ConnectionTrait>(
+    k: &KnownKeys,
     db: &C,
     hash: &str,
     generation: u64,
 ) -> Result<bool, DbErr> {
-    let set = current(db, generation).await?;
+    let set = current(k, db, generation).await?;
     if set.hashes.contains(hash) {
         return Ok(false);
     }
-    let k = known();
     if k.unknown.get(hash) == Some(generation) {
         return Ok(true);
     }
@@ -122,6 +141,6 @@ pub async fn refuses<C: ConnectionTrait>(
 }
 
 /// Remembers that the database does not know `hash` (under `generation`).
-pub fn remember_unknown(hash: String, generation: u64) {
-    known().unknown.insert(hash, generation);
+pub fn remember_unknown(k: &KnownKeys, hash: String, generation: u64) {
+    k.unknown.insert(hash, generation);
 }

@@ -23,7 +23,7 @@ use sea_orm::{
 pub use super::_entities::webhook_secrets::{self, ActiveModel, Column, Entity, Model};
 use super::{
     events::{self, NewEvent},
-    known_keys,
+    known_keys::{self, KnownKeys},
     tx::Tx,
 };
 use crate::{
@@ -108,7 +108,11 @@ pub enum KeyCheck {
 ///
 /// # Errors
 /// On database failure.
-pub async fn lookup<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck, DbErr> {
+pub async fn lookup<C: ConnectionTrait>(
+    db: &C,
+    known: &KnownKeys,
+    key: &ApiKey,
+) -> Result<KeyCheck, DbErr> {
     let hash = key.lookup_hash();
     let generation = GENERATION.load(Ordering::Acquire);
     if let Some(hit) = cache().get(&hash) {
@@ -116,7 +120,7 @@ pub async fn lookup<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck
             return Ok(classify(hit.row.clone()));
         }
     }
-    if known_keys::refuses(db, &hash, generation).await? {
+    if known_keys::refuses(known, db, &hash, generation).await? {
         metrics::counter!("api_key_lookups_total", "source" => "negative_cache").increment(1);
         return Ok(KeyCheck::Unknown);
     }
@@ -126,7 +130,7 @@ pub async fn lookup<C: ConnectionTrait>(db: &C, key: &ApiKey) -> Result<KeyCheck
         .one(db)
         .await?
     else {
-        known_keys::remember_unknown(hash, generation);
+        known_keys::remember_unknown(known, hash, generation);
         return Ok(KeyCheck::Unknown);
     };
     cache().insert(

@@ -391,9 +391,13 @@ async fn suspension_revokes_the_secret_at_once_and_reapproval_issues_a_new_one()
             .assert_status(StatusCode::FORBIDDEN);
         let key = order_fellow::domain::api_key::ApiKey::parse(&first).unwrap();
         assert!(matches!(
-            order_fellow::models::webhook_secrets::lookup(&ctx.db, &key)
-                .await
-                .unwrap(),
+            order_fellow::models::webhook_secrets::lookup(
+                &ctx.db,
+                &order_fellow::models::known_keys::KnownKeys::get(&ctx),
+                &key
+            )
+            .await
+            .unwrap(),
             order_fellow::models::webhook_secrets::KeyCheck::Unknown
         ));
 

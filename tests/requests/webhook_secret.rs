@@ -108,11 +108,23 @@ async fn rotating_issues_a_new_key_and_the_old_one_keeps_a_grace_window() {
         let old_key = ApiKey::parse(&old).unwrap();
         let new_key = ApiKey::parse(&new).unwrap();
         assert!(matches!(
-            webhook_secrets::lookup(&ctx.db, &old_key).await.unwrap(),
+            webhook_secrets::lookup(
+                &ctx.db,
+                &order_fellow::models::known_keys::KnownKeys::get(&ctx),
+                &old_key
+            )
+            .await
+            .unwrap(),
             KeyCheck::Grace(_)
         ));
         assert!(matches!(
-            webhook_secrets::lookup(&ctx.db, &new_key).await.unwrap(),
+            webhook_secrets::lookup(
+                &ctx.db,
+                &order_fellow::models::known_keys::KnownKeys::get(&ctx),
+                &new_key
+            )
+            .await
+            .unwrap(),
             KeyCheck::Active(_)
         ));
     })
