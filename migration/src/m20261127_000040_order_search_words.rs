@@ -9,6 +9,11 @@
 //! at a million. Stored, the check is a lookup in the row (0.8 ms for that
 //! page). The column is computed once on insert, as the index entry was.
 //!
+//! Deploying: PostgreSQL rewrites `orders` under an exclusive lock to add
+//! the column, then builds the index (~40 s at a million orders), and the
+//! old index is dropped: stop the intake for it rather than roll instances
+//! one by one (the README's design notes).
+//!
 //! SQLite keeps its FTS5 table: nothing to do there.
 
 use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};

@@ -376,12 +376,14 @@ async fn find<C: ConnectionTrait>(
         select = select.filter(Column::TrackingStatus.eq(s));
     }
     let count = count_upto(db, select.clone(), query.count_limit()).await?;
-    // Newest first. When the count is exact the matches are few, and the
-    // page is theirs sorted: `id + 0` keeps the planner from walking the
-    // primary key backwards instead and checking every order on the way,
-    // which it picks when it overestimates the matches (a whole table read,
-    // seconds at a million, for an external id whose `seed` and run words
-    // are in every order). Many matches are met soon on that walk.
+    // Newest first. When the count is exact the matches are no more than
+    // the count limit (1 000, or the end of the page asked for, which a
+    // deep page reads anyway), and the page is theirs sorted: `id + 0`
+    // keeps the planner from walking the primary key backwards instead and
+    // checking every order on the way, which it picks when it overestimates
+    // the matches (a whole table read, seconds at a million, for an external
+    // id whose `seed` and run words are in every order). Many matches are
+    // met soon on that walk.
     let newest_first = if count.exact {
         Expr::cust(r#""orders"."id" + 0"#)
     } else {

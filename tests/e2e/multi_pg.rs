@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
 
 use super::{
-    company::{given_an_approved_company, is_to, signed_post, Company},
+    company::{given_an_approved_company, is_to, signed_post, stored_orders, Company},
     crash::{given_an_approved_company_over_smtp, uuids_in},
     http,
     server::ServerProcess,
@@ -492,18 +492,7 @@ async fn kill_9_of_one_of_two_instances_while_smtp_is_down_loses_no_order_and_ma
         created.len()
     );
     assert_eq!(twice, 0, "{twice} orders mailed more than once");
-    let stored = {
-        let (_, body) = super::company::call(
-            &http,
-            reqwest::Method::GET,
-            &format!("{}/api/v1/orders/?page_size=1", b.base_url()),
-            Some(&company.token),
-            None,
-        )
-        .await
-        .unwrap();
-        body["count"].as_u64().unwrap_or(0)
-    };
+    let stored = stored_orders(&http, &b, &company).await.unwrap();
     assert!(
         stored >= created.len() as u64,
         "{stored} stored < {} answered 201",
