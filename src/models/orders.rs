@@ -175,7 +175,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     fn offset(&self) -> u64 {
-        (self.page - 1) * self.page_size
+        self.page.saturating_sub(1) * self.page_size
     }
 
     /// How far a list's count goes: [`COUNT_CAP`], or the end of the page
@@ -199,6 +199,9 @@ pub struct Counted {
 }
 
 impl Counted {
+    /// An empty list.
+    pub const NONE: Self = Self { n: 0, exact: true };
+
     /// From `found` rows counted with a limit of `limit + 1`.
     const fn of(found: u64, limit: u64) -> Self {
         if found > limit {
@@ -315,6 +318,15 @@ async fn count_upto<C: ConnectionTrait>(
         format!("SELECT count(*) AS n FROM ({}) AS matches", matches.sql),
         matches.values.map(|v| v.0).unwrap_or_default(),
     );
+    counted(db, count, limit).await
+}
+
+/// Runs `count`, a `SELECT count(*) AS n` over rows limited to `limit + 1`.
+async fn counted<C: ConnectionTrait>(
+    db: &C,
+    count: sea_orm::Statement,
+    limit: u64,
+) -> Result<Counted, DbErr> {
     let found = db
         .query_one_raw(count)
         .await?
@@ -333,7 +345,7 @@ async fn find<C: ConnectionTrait>(
     words: &[String],
 ) -> Result<(Counted, Vec<Model>), DbErr> {
     if words.is_empty() {
-        return Ok((Counted::of(0, 0), Vec::new()));
+        return Ok((Counted::NONE, Vec::new()));
     }
     let (limit, offset) = (query.page_size, query.offset());
     let status = query.status.map(TrackingStatus::as_str);
@@ -341,15 +353,17 @@ async fn find<C: ConnectionTrait>(
     if backend == DbBackend::Sqlite {
         let fts = search::fts5_query(words, owner, status);
         let count_limit = query.count_limit();
-        let found = db
-            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+        let count = counted(
+            db,
+            sea_orm::Statement::from_sql_and_values(
                 backend,
                 "SELECT count(*) AS n FROM \
                  (SELECT rowid FROM orders_search WHERE orders_search MATCH ? LIMIT ?)",
                 [fts.clone().into(), sea_orm::Value::from(count_limit + 1)],
-            ))
-            .await?
-            .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+            ),
+            count_limit,
+        )
+        .await?;
         let rows = Entity::find()
             .filter(Expr::cust_with_values(
                 r#""orders"."id" IN (SELECT rowid FROM orders_search WHERE orders_search MATCH ? ORDER BY rowid DESC LIMIT ? OFFSET ?)"#,
@@ -358,10 +372,7 @@ async fn find<C: ConnectionTrait>(
             .order_by_desc(Column::Id)
             .all(db)
             .await?;
-        return Ok((
-            Counted::of(u64::try_from(found).unwrap_or(0), count_limit),
-            rows,
-        ));
+        return Ok((count, rows));
     }
     // `search_words`: the generated column of the `order_search_words`
     // migration, which a GIN index serves.
