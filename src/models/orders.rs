@@ -200,7 +200,13 @@ pub struct Counted {
 
 impl Counted {
     /// An empty list.
-    pub const NONE: Self = Self { n: 0, exact: true };
+    pub const NONE: Self = Self::exactly(0);
+
+    /// Exactly `n`.
+    #[must_use]
+    pub const fn exactly(n: u64) -> Self {
+        Self { n, exact: true }
+    }
 
     /// From `found` rows counted with a limit of `limit + 1`.
     const fn of(found: u64, limit: u64) -> Self {
@@ -291,14 +297,34 @@ async fn list<C: ConnectionTrait>(
         select = select.filter(Column::TrackingStatus.eq(s.as_str()));
     }
     let count = count_upto(db, select.clone(), query.count_limit()).await?;
-    let rows = select
-        .order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Id)
+    let rows = newest_first(select)
         .offset(query.offset())
         .limit(query.page_size)
         .all(db)
         .await?;
     Ok((count, rows))
+}
+
+fn newest_first(select: Select<Entity>) -> Select<Entity> {
+    select
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+}
+
+/// The company's `n` newest orders, without a count (the admin's company
+/// page counts by status instead).
+///
+/// # Errors
+/// On database failure.
+pub async fn newest_for_company<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    n: u64,
+) -> Result<Vec<Model>, DbErr> {
+    newest_first(Entity::find().filter(Column::UserId.eq(user_id)))
+        .limit(n)
+        .all(db)
+        .await
 }
 
 /// How many rows `select` finds, counted up to `limit` (one more tells

@@ -35,15 +35,7 @@ impl<T: Serialize> Page<T> {
     /// A page of `count` results in all.
     #[must_use]
     pub fn new(count: u64, page: u64, page_size: u64, results: Vec<T>) -> Self {
-        Self::counted(
-            Counted {
-                n: count,
-                exact: true,
-            },
-            page,
-            page_size,
-            results,
-        )
+        Self::counted(Counted::exactly(count), page, page_size, results)
     }
 
     /// A page of a list counted up to a limit: past it there are more

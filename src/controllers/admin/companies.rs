@@ -15,11 +15,7 @@ use crate::{
     },
     db::Readers,
     errors::ApiError,
-    models::{
-        kyc,
-        orders::{self, ListQuery},
-        users, webhook_secrets,
-    },
+    models::{kyc, orders, users, webhook_secrets},
     views::{auth::UserView, kyc::KycView, orders::OrderView, Page},
 };
 
@@ -66,12 +62,7 @@ pub async fn detail(
     let application = kyc::Model::current_for(&readers, user.id).await?;
     let secret = webhook_secrets::active_for(&readers, user.id).await?;
     let counts = orders::counts_by_status(&readers, user.id).await?;
-    let recent_query = ListQuery {
-        page: 1,
-        page_size: 10,
-        ..ListQuery::default()
-    };
-    let (_, recent) = orders::list_for_company(&readers, user.id, &recent_query).await?;
+    let recent = orders::newest_for_company(&readers, user.id, 10).await?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     session.page(
         "admin/company.html",
