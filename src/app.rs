@@ -28,7 +28,7 @@ use crate::{
     server::Shutdown,
     settings::AppSettings,
     tasks, workers,
-    workers::{deliveries::Deliverer, order_writer::OrderWriter},
+    workers::{deliveries::Deliverer, order_writer::OrderWriter, outbox::Handoff},
 };
 
 pub struct App;
@@ -73,7 +73,9 @@ impl Hooks for App {
         ctx.shared_store
             .insert(Arc::new(Limiters::new(&settings.settings, cluster)));
         ctx.shared_store.insert(Arc::new(Shutdown::default()));
-        ctx.shared_store.insert(Arc::new(OrderWriter::default()));
+        let mail = Arc::new(Handoff::default());
+        ctx.shared_store.insert(mail.clone());
+        ctx.shared_store.insert(Arc::new(OrderWriter::new(mail)));
         ctx.shared_store.insert(Arc::new(KnownKeys::default()));
         let deliverer = Deliverer::new(settings.settings.events.targets)
             .map_err(|e| loco_rs::Error::string(&format!("event delivery client: {e}")))?;

@@ -17,7 +17,7 @@ use super::{
     _entities::order_status_changes as changes,
     events::{self, NewEvent},
     kyc,
-    outbox::{self, NewMail},
+    outbox::{self, HandedOver, NewMail},
     search,
     tx::{Script, Tx},
     users,
@@ -435,10 +435,23 @@ async fn find<C: ConnectionTrait>(
     Ok((count, rows))
 }
 
+/// What [`insert_batch`] did.
+#[derive(Debug)]
+pub struct Inserted {
+    /// One answer per order of the batch, in its order.
+    pub answers: Vec<Accepted>,
+    /// The new orders' confirmations, for the caller to hand to the mail
+    /// worker once the transaction commits; `None` unless asked for.
+    pub mail: Option<HandedOver>,
+}
+
 /// Stores a batch of orders in `txn`: repeats (of stored orders or within the
 /// batch) are answered with the original id and create nothing; each new
-/// order gets its first history row and its confirmation e-mail. The caller
-/// commits; on a unique violation (another server raced) it retries.
+/// order gets its first history row and its confirmation e-mail. With
+/// `hand_over` (a lease token), the confirmations are written leased
+/// until then and returned for the caller to hand to the mail worker
+/// (`outbox::enqueue_handed_over`). The caller commits; on a unique
+/// violation (another server raced) it retries.
 ///
 /// # Errors
 /// On database failure.
@@ -446,7 +459,8 @@ pub async fn insert_batch(
     tx: &Tx,
     app: &AppSettings,
     batch: &[NewOrder],
-) -> Result<Vec<Accepted>, DbErr> {
+    hand_over: Option<DateTimeWithTimeZone>,
+) -> Result<Inserted, DbErr> {
     let mut answers: Vec<Option<Accepted>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<DedupeKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; batch.len()];
@@ -507,9 +521,11 @@ pub async fn insert_batch(
         .filter(|(i, _)| answers[*i].is_none() && repeat_of[*i].is_none())
         .map(|(_, o)| o)
         .collect();
-    if !fresh.is_empty() {
-        store_fresh(tx, app, &fresh).await?;
-    }
+    let mail = if fresh.is_empty() {
+        None
+    } else {
+        store_fresh(tx, app, &fresh, hand_over).await?
+    };
     for (i, order) in batch.iter().enumerate() {
         if answers[i].is_none() && repeat_of[i].is_none() {
             answers[i] = Some(Accepted::Created(order.pid));
@@ -524,13 +540,19 @@ pub async fn insert_batch(
     }
     // Every order is new, a repeat of a stored one, or a repeat of an
     // earlier one in this batch: all three were answered above.
-    answers
+    let answers = answers
         .into_iter()
         .map(|a| a.ok_or_else(|| DbErr::Custom("an order of the batch got no answer".into())))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Inserted { answers, mail })
 }
 
-async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<(), DbErr> {
+async fn store_fresh(
+    tx: &Tx,
+    app: &AppSettings,
+    fresh: &[&NewOrder],
+    hand_over: Option<DateTimeWithTimeZone>,
+) -> Result<Option<HandedOver>, DbErr> {
     let backend = tx.get_database_backend();
     let t = now();
     let mut user_ids: Vec<i64> = fresh.iter().map(|o| o.user_id).collect();
@@ -605,6 +627,8 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         .collect();
     events::record_in(tx, &mut script, &created).await?;
 
+    // The dedupe key is the new order's: no stored row has it, as
+    // `enqueue_handed_over` needs.
     let mails = fresh.iter().map(|o| {
         NewMail::new(
             Mail::OrderConfirmation,
@@ -620,8 +644,22 @@ async fn store_fresh(tx: &Tx, app: &AppSettings, fresh: &[&NewOrder]) -> Result<
         )
         .dedupe(format!("order:{}:confirmation", o.pid))
     });
-    outbox::enqueue_in(tx, &mut script, &app.keys.mail, mails);
-    script.run(tx).await
+    let keys = &app.keys.mail;
+    let handed_over = match hand_over {
+        Some(token) => Some(outbox::enqueue_handed_over(
+            tx,
+            &mut script,
+            keys,
+            mails.collect(),
+            token,
+        )),
+        None => {
+            outbox::enqueue_in(tx, &mut script, keys, mails);
+            None
+        }
+    };
+    script.run(tx).await?;
+    Ok(handed_over)
 }
 
 /// Where a status change comes from, for the history and the

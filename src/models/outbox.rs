@@ -62,19 +62,19 @@ impl NewMail {
         self
     }
 
-    fn into_active_model(self, key: &Keyring) -> ActiveModel {
+    fn to_active_model(&self, key: &Keyring, leased: Option<DateTimeWithTimeZone>) -> ActiveModel {
         let t = now();
         ActiveModel {
             template: Set(self.mail.name().to_string()),
-            recipient: Set(self.to),
+            recipient: Set(self.to.clone()),
             payload: Set(key.encrypt(self.locals.to_string().as_bytes())),
             status: Set(PENDING.to_string()),
             attempts: Set(0),
             next_attempt_at: Set(t),
-            locked_until: Set(None),
+            locked_until: Set(leased),
             last_error: Set(None),
             sent_at: Set(None),
-            dedupe_key: Set(self.dedupe_key),
+            dedupe_key: Set(self.dedupe_key.clone()),
             created_at: Set(t),
             updated_at: Set(t),
             ..Default::default()
@@ -115,10 +115,65 @@ pub fn enqueue_in(
 ) {
     let rows: Vec<ActiveModel> = mails
         .into_iter()
-        .map(|m| m.into_active_model(key))
+        .map(|m| m.to_active_model(key, None))
         .collect();
+    if push_insert(tx, script, rows) {
+        tx.after_commit(wake);
+    }
+}
+
+/// Mail handed to the running delivery worker in memory once its
+/// transaction commits, instead of being found by the worker's next scan
+/// and claimed (an update that reads each row back) and decrypted: the
+/// intake's confirmations, written already leased to that worker (see
+/// [`enqueue_handed_over`]).
+pub struct HandedOver {
+    /// The lease the rows were written with, and the worker's claim token.
+    pub token: DateTimeWithTimeZone,
+    pub mails: Vec<NewMail>,
+}
+
+impl std::fmt::Debug for HandedOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandedOver")
+            .field("token", &self.token)
+            .field("mails", &self.mails.len())
+            .finish()
+    }
+}
+
+/// [`enqueue_in`] for mail the caller hands to the delivery worker itself
+/// once `tx` commits: the rows are written leased until `token`, so no scan
+/// takes them meanwhile, and if the process dies first the lease runs out
+/// and the worker's scan delivers them like any other. The worker marks
+/// them sent by dedupe key, so only messages with one are handed over (a
+/// message without one is queued for the scan, as by [`enqueue_in`]), and
+/// the key must be one no stored row has: a repeat would be skipped by the
+/// insert yet still handed over.
+pub fn enqueue_handed_over(
+    tx: &Tx,
+    script: &mut Script,
+    key: &Keyring,
+    mails: Vec<NewMail>,
+    token: DateTimeWithTimeZone,
+) -> HandedOver {
+    let (mails, unkeyed): (Vec<NewMail>, Vec<NewMail>) =
+        mails.into_iter().partition(|m| m.dedupe_key.is_some());
+    enqueue_in(tx, script, key, unkeyed);
+    let rows = mails
+        .iter()
+        .map(|m| m.to_active_model(key, Some(token)))
+        .collect();
+    // No doorbell: the worker's scan would find these rows leased.
+    push_insert(tx, script, rows);
+    HandedOver { token, mails }
+}
+
+/// Adds the insert of `rows` to `script`, a repeated dedupe key skipped;
+/// `false` when there is nothing to insert.
+fn push_insert(tx: &Tx, script: &mut Script, rows: Vec<ActiveModel>) -> bool {
     if rows.is_empty() {
-        return;
+        return false;
     }
     let insert = Entity::insert_many(rows)
         .on_conflict(
@@ -128,7 +183,7 @@ pub fn enqueue_in(
         )
         .into_query();
     script.push(tx.get_database_backend().build(&insert));
-    tx.after_commit(wake);
+    true
 }
 
 static DOORBELL: lease::Doorbell = lease::Doorbell::new();
@@ -261,6 +316,20 @@ pub async fn mark_sent<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(0);
     }
+    mark_sent_where(
+        db,
+        sea_orm::Condition::all()
+            .add(Column::Id.is_in(ids.iter().copied()))
+            .add(Column::LockedUntil.eq(token)),
+    )
+    .await
+}
+
+/// Marks the rows `leased` selects delivered and blanks their payloads.
+async fn mark_sent_where<C: ConnectionTrait>(
+    db: &C,
+    leased: sea_orm::Condition,
+) -> Result<usize, DbErr> {
     let t = now();
     let res = Entity::update_many()
         .col_expr(Column::Status, Expr::value(SENT))
@@ -272,11 +341,39 @@ pub async fn mark_sent<C: ConnectionTrait>(
         )
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(Column::UpdatedAt, Expr::value(t))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .filter(Column::LockedUntil.eq(token))
+        .filter(leased)
         .exec(db)
         .await?;
     Ok(usize::try_from(res.rows_affected).unwrap_or(0))
+}
+
+/// [`mark_sent`] for handed-over mail, by dedupe key, each key with the
+/// token it was handed over with; one statement.
+///
+/// # Errors
+/// On database failure.
+pub async fn mark_sent_by_key<C: ConnectionTrait>(
+    db: &C,
+    sent: &[(DateTimeWithTimeZone, &str)],
+) -> Result<usize, DbErr> {
+    if sent.is_empty() {
+        return Ok(0);
+    }
+    let mut by_token: std::collections::BTreeMap<DateTimeWithTimeZone, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (token, key) in sent {
+        by_token.entry(*token).or_default().push(key);
+    }
+    let leased = by_token
+        .into_iter()
+        .fold(sea_orm::Condition::any(), |any, (token, keys)| {
+            any.add(
+                sea_orm::Condition::all()
+                    .add(Column::DedupeKey.is_in(keys))
+                    .add(Column::LockedUntil.eq(token)),
+            )
+        });
+    mark_sent_where(db, leased).await
 }
 
 /// Records a failed attempt: retried at `retry_at`, or given up (`failed`)

@@ -8,15 +8,18 @@ use std::sync::{Arc, OnceLock};
 
 use loco_rs::app::AppContext;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, mpsc::OwnedPermit, oneshot, Semaphore};
 
+use super::outbox::Handoff;
 use crate::{
     errors::{is_deadlock, is_unique_violation, ApiError, ApiResult},
     models::{
+        lease,
         orders::{self, Accepted, NewOrder},
+        outbox::HandedOver,
         tx::Tx,
     },
-    settings::AppSettings,
+    settings::{delta, AppSettings},
 };
 
 const MAX_BATCH: usize = 256;
@@ -28,12 +31,21 @@ struct Job {
 }
 
 /// One per running app; the task starts on first use.
-#[derive(Default)]
 pub struct OrderWriter {
     tx: OnceLock<mpsc::Sender<Job>>,
+    /// Where the new orders' confirmations go once committed.
+    mail: Arc<Handoff>,
 }
 
 impl OrderWriter {
+    #[must_use]
+    pub fn new(mail: Arc<Handoff>) -> Self {
+        Self {
+            tx: OnceLock::new(),
+            mail,
+        }
+    }
+
     /// # Panics
     /// Never in a booted app: `App::after_context` stores it.
     #[must_use]
@@ -55,7 +67,7 @@ impl OrderWriter {
     ) -> ApiResult<Accepted> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run(db.clone(), app.clone(), rx));
+            tokio::spawn(run(db.clone(), app.clone(), self.mail.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -113,7 +125,12 @@ fn concurrency(db: &DatabaseConnection) -> usize {
     }
 }
 
-async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    db: DatabaseConnection,
+    app: Arc<AppSettings>,
+    mail: Arc<Handoff>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let slots = Arc::new(Semaphore::new(concurrency(&db)));
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut previous = 0;
@@ -130,20 +147,27 @@ async fn run(db: DatabaseConnection, app: Arc<AppSettings>, mut rx: mpsc::Receiv
         previous = jobs.len();
         let batch = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_BATCH));
         let (db, app) = (db.clone(), app.clone());
+        let mail = mail.reserve();
         tokio::spawn(async move {
-            store_and_answer(&db, &app, batch).await;
+            store_and_answer(&db, &app, batch, mail).await;
             drop(slot);
         });
     }
 }
 
-/// Writes one batch and answers each of its requests.
-async fn store_and_answer(db: &DatabaseConnection, app: &AppSettings, jobs: Vec<Job>) {
+/// Writes one batch and answers each of its requests. With a place in the
+/// mail worker's queue, the batch's confirmations are handed to it.
+async fn store_and_answer(
+    db: &DatabaseConnection,
+    app: &AppSettings,
+    jobs: Vec<Job>,
+    mail: Option<OwnedPermit<HandedOver>>,
+) {
     let (batch, replies): (Vec<NewOrder>, Vec<_>) =
         jobs.into_iter().map(|j| (j.order, j.reply)).unzip();
     metrics::histogram!("order_batch_size").record(batch.len() as f64);
     let started = std::time::Instant::now();
-    let answers: Vec<Result<Accepted, DbErr>> = match write(db, app, &batch).await {
+    let answers: Vec<Result<Accepted, DbErr>> = match write(db, app, &batch, mail).await {
         Ok(answers) => answers.into_iter().map(Ok).collect(),
         // One order the database refuses must not fail its neighbours:
         // store them one by one, so only the culprit gets the error.
@@ -152,7 +176,7 @@ async fn store_and_answer(db: &DatabaseConnection, app: &AppSettings, jobs: Vec<
             let mut answers = Vec::with_capacity(batch.len());
             for order in &batch {
                 answers.push(
-                    write(db, app, std::slice::from_ref(order))
+                    write(db, app, std::slice::from_ref(order), None)
                         .await
                         .and_then(|a| {
                             a.into_iter()
@@ -188,20 +212,28 @@ async fn store_and_answer(db: &DatabaseConnection, app: &AppSettings, jobs: Vec<
 /// a concurrent batch on PostgreSQL, stored one of these orders meanwhile, so
 /// the batch is retried and sees it; two concurrent batches holding the
 /// same two keys in opposite orders can deadlock, and the one PostgreSQL
-/// fails is retried too.
+/// fails is retried too. With `mail`, the confirmations are written leased
+/// to the mail worker and handed to it after the commit.
 async fn write(
     db: &DatabaseConnection,
     app: &AppSettings,
     batch: &[NewOrder],
+    mail: Option<OwnedPermit<HandedOver>>,
 ) -> Result<Vec<Accepted>, DbErr> {
+    let token = mail
+        .as_ref()
+        .map(|_| lease::token(delta(app.settings.outbox_lease)));
     let mut attempt = 0;
     loop {
         attempt += 1;
         let tx = Tx::begin(db).await?;
-        match orders::insert_batch(&tx, app, batch).await {
-            Ok(answers) => {
+        match orders::insert_batch(&tx, app, batch, token).await {
+            Ok(inserted) => {
                 tx.commit().await?;
-                return Ok(answers);
+                if let (Some(place), Some(handed)) = (mail, inserted.mail) {
+                    place.send(handed);
+                }
+                return Ok(inserted.answers);
             }
             Err(e) => {
                 let _ = tx.rollback().await;

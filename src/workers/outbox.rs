@@ -7,11 +7,11 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 use chrono::Duration;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, stream::BoxStream, StreamExt};
 use lettre::{
     message::{Mailbox, MultiPart},
     Message,
@@ -21,12 +21,14 @@ use loco_rs::{
     config::{MailerAuth, MailerTls, SmtpMailer},
     mailer::{Email, EmailSender},
 };
+use sea_orm::prelude::DateTimeWithTimeZone;
+use tokio::sync::mpsc;
 
 use crate::{
     db::Readers,
     domain::{crypto::random_below, now},
     mailers::Mail,
-    models::outbox::{self, Model},
+    models::outbox::{self, HandedOver, Model, NewMail},
     server::Shutdown,
     settings::{delta, AppSettings, MailTransport, SmtpTls},
 };
@@ -162,17 +164,17 @@ fn write_eml(dir: &Path, raw: &[u8]) -> Result<String, String> {
 /// held up every task queued behind it there, the order writer's among
 /// them. The files are created by a single thread because creating files
 /// in one folder takes the folder's lock: two writers only spin on it.
-async fn write_batch(
+async fn write_batch<T: Queued>(
     app: &Arc<AppSettings>,
     dir: &Path,
-    batch: Vec<Model>,
-) -> Vec<(Model, Result<String, String>)> {
+    batch: Vec<T>,
+) -> Vec<(T, Result<String, String>)> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = batch.len().div_ceil(threads).max(MIN_CHUNK);
     let mut messages = batch.into_iter();
     let mut parts = Vec::new();
     loop {
-        let part: Vec<Model> = messages.by_ref().take(chunk).collect();
+        let part: Vec<T> = messages.by_ref().take(chunk).collect();
         if part.is_empty() {
             break;
         }
@@ -181,7 +183,9 @@ async fn write_batch(
             let from = &app.settings.mail_from;
             part.into_iter()
                 .map(|msg| {
-                    let raw = content_of(&app, &msg).and_then(|c| eml(from, &msg.recipient, c));
+                    let raw = msg
+                        .content(&app)
+                        .and_then(|c| eml(from, msg.recipient(), c));
                     (msg, raw)
                 })
                 .collect::<Vec<_>>()
@@ -262,22 +266,9 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
             return Ok(total);
         }
         let token = batch[0].locked_until;
-        // Sends run CONCURRENCY at a time (one SMTP exchange costs tens of
-        // milliseconds of round trips); results are marked as they complete,
-        // a few at a time, so a crash repeats at most that few.
-        let mut results = match transport.as_ref() {
-            Transport::Files(dir) => stream::iter(write_batch(&app, dir, batch).await).boxed(),
-            _ => stream::iter(batch)
-                .map(|msg| {
-                    let (app, transport) = (app.clone(), transport.clone());
-                    async move {
-                        let result = deliver_one(&app, &transport, &msg).await;
-                        (msg, result)
-                    }
-                })
-                .buffer_unordered(transport.concurrency())
-                .boxed(),
-        };
+        // Results are marked as they complete, a few at a time, so a crash
+        // repeats at most that few.
+        let mut results = send_all(&app, &transport, batch).await;
         let mark_every = transport.mark_every();
         let mut sent: Vec<i64> = Vec::with_capacity(MARK_EVERY);
         while let Some((msg, result)) = results.next().await {
@@ -302,29 +293,212 @@ pub async fn deliver_due(ctx: &AppContext) -> loco_rs::Result<usize> {
     }
 }
 
-/// A queued message's subject and bodies: its payload decrypted and rendered.
-fn content_of(app: &AppSettings, msg: &Model) -> Result<crate::mailers::Content, String> {
-    let mail = Mail::from_name(&msg.template).ok_or("unknown template")?;
-    let plain = app
-        .keys
-        .mail
-        .decrypt(&msg.payload)
-        .map_err(|e| e.to_string())?;
-    let locals: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+/// A message to send: a row claimed from the outbox, or one the intake
+/// handed over ([`Handoff`]).
+trait Queued: Send + 'static {
+    fn recipient(&self) -> &str;
+    /// Its subject and bodies.
+    fn content(&self, app: &AppSettings) -> Result<crate::mailers::Content, String>;
+}
+
+impl Queued for Model {
+    fn recipient(&self) -> &str {
+        &self.recipient
+    }
+
+    /// The payload decrypted and rendered.
+    fn content(&self, app: &AppSettings) -> Result<crate::mailers::Content, String> {
+        let mail = Mail::from_name(&self.template).ok_or("unknown template")?;
+        let plain = app
+            .keys
+            .mail
+            .decrypt(&self.payload)
+            .map_err(|e| e.to_string())?;
+        let locals: serde_json::Value =
+            serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+        render(mail, &locals)
+    }
+}
+
+/// A handed-over message, with the lease its row was written under.
+struct Handed {
+    token: DateTimeWithTimeZone,
+    mail: NewMail,
+}
+
+impl Queued for Handed {
+    fn recipient(&self) -> &str {
+        &self.mail.to
+    }
+
+    fn content(&self, _: &AppSettings) -> Result<crate::mailers::Content, String> {
+        render(self.mail.mail, &self.mail.locals)
+    }
+}
+
+fn render(mail: Mail, locals: &serde_json::Value) -> Result<crate::mailers::Content, String> {
     // Render errors can name a missing local but never print its value.
-    mail.render(&locals)
+    mail.render(locals)
         .map_err(|e| format!("render failed: {e}"))
 }
 
-async fn deliver_one(
-    app: &AppSettings,
-    transport: &Transport,
-    msg: &Model,
-) -> Result<String, String> {
-    let content = content_of(app, msg)?;
-    transport
-        .send(&app.settings.mail_from, &msg.recipient, content)
-        .await
+/// Sends `batch`, yielding each message with its result as it completes:
+/// `.eml` files rendered and written off the runtime ([`write_batch`]),
+/// other transports [`Transport::concurrency`] at a time (one SMTP exchange
+/// costs tens of milliseconds of round trips).
+async fn send_all<T: Queued>(
+    app: &Arc<AppSettings>,
+    transport: &Arc<Transport>,
+    batch: Vec<T>,
+) -> BoxStream<'static, (T, Result<String, String>)> {
+    match transport.as_ref() {
+        Transport::Files(dir) => stream::iter(write_batch(app, dir, batch).await).boxed(),
+        _ => {
+            let (app, transport) = (app.clone(), transport.clone());
+            let concurrency = transport.concurrency();
+            stream::iter(batch)
+                .map(move |msg| {
+                    let (app, transport) = (app.clone(), transport.clone());
+                    async move {
+                        let result = match msg.content(&app) {
+                            Ok(content) => {
+                                transport
+                                    .send(&app.settings.mail_from, msg.recipient(), content)
+                                    .await
+                            }
+                            Err(e) => Err(e),
+                        };
+                        (msg, result)
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .boxed()
+        }
+    }
+}
+
+/// The intake's hand-over of the confirmations it just committed to this
+/// process's delivery worker (`outbox::HandedOver`): the worker sends them
+/// at once, with no scan, no claim and no decryption, and marks them sent by
+/// key. Open only while a worker runs (`spawn`); the intake asks for a
+/// place first, and when there is none (no worker, or it is
+/// [`HANDED_OVER_QUEUE`] batches behind) queues its mail for the scan.
+#[derive(Default)]
+pub struct Handoff {
+    tx: OnceLock<mpsc::Sender<HandedOver>>,
+}
+
+/// How many handed-over batches may wait for the worker.
+const HANDED_OVER_QUEUE: usize = 64;
+
+impl Handoff {
+    /// # Panics
+    /// Never in a booted app: `App::after_context` stores it.
+    #[must_use]
+    pub fn get(ctx: &AppContext) -> Arc<Self> {
+        ctx.shared_store
+            .get::<Arc<Self>>()
+            .expect("mail hand-off is stored at boot")
+    }
+
+    /// The worker's end; `None` when it is open already.
+    fn open(&self) -> Option<mpsc::Receiver<HandedOver>> {
+        let (tx, rx) = mpsc::channel(HANDED_OVER_QUEUE);
+        self.tx.set(tx).ok().map(|()| rx)
+    }
+
+    /// A place in the worker's queue, when a worker runs and has room.
+    #[must_use]
+    pub fn reserve(&self) -> Option<mpsc::OwnedPermit<HandedOver>> {
+        self.tx.get()?.clone().try_reserve_owned().ok()
+    }
+}
+
+/// Delivers what the intake hands over, a gathered round at a time. A send
+/// that fails is left leased: once the lease runs out the scan retries it
+/// with the usual backoff, as after a crash. At shutdown what is queued is
+/// sent at once, as far as the process lives; a lease covers the rest.
+async fn deliver_handed_over(ctx: AppContext, mut rx: mpsc::Receiver<HandedOver>) {
+    let app = AppSettings::get(&ctx);
+    let transport = match Transport::from_context(&ctx, &app) {
+        Ok(transport) => Arc::new(transport),
+        Err(e) => {
+            tracing::error!(error = %e, "outbox transport");
+            return;
+        }
+    };
+    let shutdown = Shutdown::of(&ctx).unwrap_or_default();
+    let mut handed = Vec::new();
+    loop {
+        let open = tokio::select! {
+            n = rx.recv_many(&mut handed, HANDED_OVER_QUEUE) => n > 0,
+            () = shutdown.begun() => false,
+        };
+        let batch = if open { shutdown.batch().await } else { None };
+        if batch.is_some() {
+            // As in the scan's loop: a burst gathers into one round.
+            tokio::time::sleep(GATHER).await;
+        }
+        while handed.len() < HANDED_OVER_QUEUE {
+            let Ok(more) = rx.try_recv() else { break };
+            handed.push(more);
+        }
+        if let Err(e) = send_handed_over(&ctx, &app, &transport, std::mem::take(&mut handed)).await
+        {
+            tracing::error!(error = %e, "outbox delivery of handed-over mail");
+        }
+        if batch.is_none() {
+            return;
+        }
+    }
+}
+
+async fn send_handed_over(
+    ctx: &AppContext,
+    app: &Arc<AppSettings>,
+    transport: &Arc<Transport>,
+    handed: Vec<HandedOver>,
+) -> loco_rs::Result<usize> {
+    // A lease past half its time is left to the scan, which takes the rows
+    // once it runs out: sending them now could race a second send.
+    let fresh_until = now() + delta(app.settings.outbox_lease) / 2;
+    let mails: Vec<Handed> = handed
+        .into_iter()
+        .filter(|h| h.token > fresh_until)
+        .flat_map(|h| {
+            let token = h.token;
+            h.mails.into_iter().map(move |mail| Handed { token, mail })
+        })
+        .collect();
+    let mut results = send_all(app, transport, mails).await;
+    let mark_every = transport.mark_every();
+    let mut sent: Vec<Handed> = Vec::new();
+    let mut total = 0;
+    while let Some((msg, result)) = results.next().await {
+        match result {
+            Ok(outcome) => {
+                tracing::debug!(mail.template = msg.mail.mail.name(), "mail {outcome}");
+                sent.push(msg);
+            }
+            Err(error) => {
+                tracing::warn!(mail.template = msg.mail.mail.name(), error = %error, "mail delivery failed; retried once its lease runs out");
+            }
+        }
+        if sent.len() >= mark_every {
+            total += mark_handed(&ctx.db, &sent).await?;
+            sent.clear();
+        }
+    }
+    total += mark_handed(&ctx.db, &sent).await?;
+    Ok(total)
+}
+
+async fn mark_handed(db: &sea_orm::DatabaseConnection, sent: &[Handed]) -> loco_rs::Result<usize> {
+    let keys: Vec<(DateTimeWithTimeZone, &str)> = sent
+        .iter()
+        .filter_map(|h| Some((h.token, h.mail.dedupe_key.as_deref()?)))
+        .collect();
+    Ok(outbox::mark_sent_by_key(db, &keys).await?)
 }
 
 /// How many delivery loops run side by side. On SQLite one: its claims and
@@ -348,6 +522,13 @@ fn loops(ctx: &AppContext) -> usize {
 pub fn spawn(ctx: AppContext) {
     for _ in 0..loops(&ctx) {
         tokio::spawn(deliver_until_shutdown(ctx.clone()));
+    }
+    if let Some(rx) = ctx
+        .shared_store
+        .get::<Arc<Handoff>>()
+        .and_then(|h| h.open())
+    {
+        tokio::spawn(deliver_handed_over(ctx, rx));
     }
 }
 

@@ -5,13 +5,14 @@ use order_fellow::{
     domain::now,
     mailers::Mail,
     models::{
+        lease,
         outbox::{self, NewMail, FAILED, PENDING, SENT},
-        tx::Tx,
+        tx::{Script, Tx},
     },
     settings::AppSettings,
     workers::outbox::deliver_due,
 };
-use sea_orm::{sea_query::Expr, EntityTrait};
+use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::support::*;
@@ -159,6 +160,61 @@ async fn a_message_leased_by_another_worker_is_left_alone_until_the_lease_ends()
             1,
             "picked up after the lease"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mail_handed_to_the_worker_is_marked_under_its_lease_or_sent_by_the_scan_once_it_ends() {
+    with_app(|_server, ctx| async move {
+        let app = AppSettings::get(&ctx);
+        let token = lease::token(Duration::seconds(60));
+        let tx = Tx::begin(&ctx.db).await.unwrap();
+        let mut script = Script::new();
+        let handed = outbox::enqueue_handed_over(
+            &tx,
+            &mut script,
+            &app.keys.mail,
+            vec![
+                confirmation("ada@example.com").dedupe("order:a:confirmation"),
+                confirmation("bob@example.com").dedupe("order:b:confirmation"),
+                confirmation("cy@example.com"),
+            ],
+            token,
+        );
+        script.run(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let handed: Vec<&str> = handed.mails.iter().map(|m| m.to.as_str()).collect();
+        assert_eq!(handed, ["ada@example.com", "bob@example.com"]);
+
+        // Cy's mail has no key to be marked by: the scan sends it. The scan
+        // leaves the two handed over alone while their lease lasts.
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+        assert_eq!(mails_to(&ctx, "cy@example.com").await.len(), 1);
+        assert!(mails_to(&ctx, "ada@example.com").await.is_empty());
+
+        // The worker sent Ada's and marks it, under its own lease only.
+        let another = lease::token(Duration::seconds(60));
+        let ada = [(another, "order:a:confirmation")];
+        assert_eq!(outbox::mark_sent_by_key(&ctx.db, &ada).await.unwrap(), 0);
+        let ada = [(token, "order:a:confirmation")];
+        assert_eq!(outbox::mark_sent_by_key(&ctx.db, &ada).await.unwrap(), 1);
+
+        // Bob's send failed, or the process died: once the lease runs out,
+        // the scan sends it like any other.
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::LockedUntil,
+                Expr::value(now() - Duration::seconds(1)),
+            )
+            .filter(outbox::Column::Status.eq(PENDING))
+            .exec(&ctx.db)
+            .await
+            .unwrap();
+        assert_eq!(deliver_due(&ctx).await.unwrap(), 1);
+        assert_eq!(mails_to(&ctx, "bob@example.com").await.len(), 1);
+        let rows = outbox::Entity::find().all(&ctx.db).await.unwrap();
+        assert!(rows.iter().all(|r| r.status == SENT && r.attempts == 1));
     })
     .await;
 }
