@@ -1,5 +1,7 @@
 //! Delivers queued e-mail: leases due rows, renders, sends, marks them sent, or
 //! retries with exponential backoff and jitter until `outbox_max_attempts`.
+//! Beside that scan, the mail the intake hands over ([`Handoff`]) is sent
+//! as it comes, without a scan or a claim.
 //!
 //! Transport: SMTP when `SMTP_HOST` is set; otherwise loco's mailer stub when
 //! the environment configures one (tests); otherwise `.eml` files in
