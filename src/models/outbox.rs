@@ -1,6 +1,8 @@
 //! The transactional outbox: an e-mail is a row written in the same
 //! transaction as the change that causes it; `workers::outbox` delivers it.
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
@@ -359,8 +361,7 @@ pub async fn mark_sent_by_key<C: ConnectionTrait>(
     if sent.is_empty() {
         return Ok(0);
     }
-    let mut by_token: std::collections::BTreeMap<DateTimeWithTimeZone, Vec<&str>> =
-        std::collections::BTreeMap::new();
+    let mut by_token: BTreeMap<DateTimeWithTimeZone, Vec<&str>> = BTreeMap::new();
     for (token, key) in sent {
         by_token.entry(*token).or_default().push(key);
     }

@@ -394,15 +394,6 @@ pub struct Handoff {
 const HANDED_OVER_QUEUE: usize = 64;
 
 impl Handoff {
-    /// # Panics
-    /// Never in a booted app: `App::after_context` stores it.
-    #[must_use]
-    pub fn get(ctx: &AppContext) -> Arc<Self> {
-        ctx.shared_store
-            .get::<Arc<Self>>()
-            .expect("mail hand-off is stored at boot")
-    }
-
     /// The worker's end; `None` when it is open already.
     fn open(&self) -> Option<mpsc::Receiver<HandedOver>> {
         let (tx, rx) = mpsc::channel(HANDED_OVER_QUEUE);
