@@ -10,6 +10,7 @@ mod m20261127_000010_password_reset_caps;
 mod m20261127_000020_events;
 mod m20261127_000030_order_search;
 mod m20261127_000040_order_search_words;
+mod m20261128_000050_partial_indexes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000020_events::Migration),
             Box::new(m20261127_000030_order_search::Migration),
             Box::new(m20261127_000040_order_search_words::Migration),
+            Box::new(m20261128_000050_partial_indexes::Migration),
             // inject-above (do not remove this comment)
         ]
     }

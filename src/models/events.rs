@@ -49,6 +49,14 @@ pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 
+/// `status = '<status>'` with the status as a literal, so the partial
+/// indexes on a status (`… WHERE status = 'pending'`) serve the query on
+/// PostgreSQL's generic plans too, where a bound parameter would not.
+fn status_is(status: &'static str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::col((deliveries::Entity, deliveries::Column::Status))
+        .eq(sea_orm::sea_query::SimpleExpr::Constant(status.into()))
+}
+
 /// An event to record.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -236,7 +244,10 @@ fn insert_events(batch: &[NewEvent], ids: &[String], t: DateTimeWithTimeZone) ->
     });
     events::Entity::insert_many(rows)
         .on_conflict(
+            // The unique index is partial (keys are rare), so the target
+            // names its condition.
             OnConflict::column(events::Column::DedupeKey)
+                .target_and_where(Expr::col(events::Column::DedupeKey).is_not_null())
                 .do_nothing()
                 .to_owned(),
         )
@@ -306,7 +317,7 @@ pub async fn due<C: ConnectionTrait>(
         .select_only()
         .column(deliveries::Column::Id)
         .column(deliveries::Column::EndpointId)
-        .filter(deliveries::Column::Status.eq(PENDING))
+        .filter(status_is(PENDING))
         .filter(deliveries::Column::NextAttemptAt.lte(t))
         .filter(lease::free(deliveries::Column::LockedUntil, t));
     if !busy.is_empty() {
@@ -623,7 +634,7 @@ pub async fn recover(
         .col_expr(deliveries::Column::NextAttemptAt, Expr::value(t))
         .col_expr(deliveries::Column::UpdatedAt, Expr::value(t))
         .filter(deliveries::Column::EndpointId.eq(endpoint.id))
-        .filter(deliveries::Column::Status.eq(FAILED))
+        .filter(status_is(FAILED))
         .filter(deliveries::Column::CreatedAt.gte(since))
         .exec(&tx)
         .await?;
@@ -761,7 +772,7 @@ pub async fn last_attempt<C: ConnectionTrait>(
 /// On database failure.
 pub async fn pending_count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     deliveries::Entity::find()
-        .filter(deliveries::Column::Status.eq(PENDING))
+        .filter(status_is(PENDING))
         .count(db)
         .await
 }
