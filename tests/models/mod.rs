@@ -1,4 +1,5 @@
 mod event_settings;
+mod events;
 mod landed_migrations;
 mod outbox;
 mod seed;
