@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::Duration;
 use sea_orm::{
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query},
+    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query, SimpleExpr},
     ActiveValue::Set,
     ConnectionTrait, PaginatorTrait, QueryOrder, QuerySelect, QueryTrait,
 };
@@ -52,9 +52,9 @@ pub const FAILED: &str = "failed";
 /// `status = '<status>'` with the status as a literal, so the partial
 /// indexes on a status (`… WHERE status = 'pending'`) serve the query on
 /// PostgreSQL's generic plans too, where a bound parameter would not.
-fn status_is(status: &'static str) -> sea_orm::sea_query::SimpleExpr {
+fn status_is(status: &'static str) -> SimpleExpr {
     Expr::col((deliveries::Entity, deliveries::Column::Status))
-        .eq(sea_orm::sea_query::SimpleExpr::Constant(status.into()))
+        .eq(SimpleExpr::Constant(status.into()))
 }
 
 /// An event to record.

@@ -129,19 +129,12 @@ pub fn enqueue_in(
 /// and claimed (an update that reads each row back) and decrypted: the
 /// intake's confirmations, written already leased to that worker (see
 /// [`enqueue_handed_over`]).
+/// Its `Debug` shows no recipient nor locals (see [`NewMail`]'s).
+#[derive(Debug)]
 pub struct HandedOver {
     /// The lease the rows were written with, and the worker's claim token.
     pub token: DateTimeWithTimeZone,
     pub mails: Vec<NewMail>,
-}
-
-impl std::fmt::Debug for HandedOver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandedOver")
-            .field("token", &self.token)
-            .field("mails", &self.mails.len())
-            .finish()
-    }
 }
 
 /// [`enqueue_in`] for mail the caller hands to the delivery worker itself
